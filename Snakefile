@@ -1,0 +1,38 @@
+# actionmd: regenerate every figure and table of "Learning the action for
+# long-time-step simulations of molecular dynamics" (Bigi, Spies, Ceriotti).
+#
+#   snakemake --cores 8 figures/one_body.pdf          # one figure, demo scale
+#   snakemake --cores 8 --config preset=paper all     # the SI protocol
+#   snakemake --profile profiles/slurm --config preset=paper all
+#
+# The chain per system: reference MD -> paired datasets -> trained models
+# (direct, symplectic) -> rollouts at several iteration counts -> metrics ->
+# figure. All logic lives in the `actionmd` package (src/actionmd).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/rollouts.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/figures.smk"
+
+
+localrules:
+    all,
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,87 @@
+"""Command-line entry point ``actionmd``: one subcommand per workflow rule.
+
+Each subcommand takes its configuration as a JSON string (``--config``), the
+resolved part of config.yaml that the step depends on, and logs its progress
+to stderr (the rules redirect it to results/logs/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import fewbody
+
+
+def _json(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"--config is not valid JSON: {exc}") from exc
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="actionmd", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("reference", help="velocity-Verlet reference trajectory of a few-body system")
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("dataset", help="pair a reference trajectory into a training set")
+    p.add_argument("--kind", choices=["direct", "symplectic"], required=True)
+    p.add_argument("--trajectory", required=True)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("train", help="train a direct or generating-function model")
+    p.add_argument("--kind", choices=["direct", "symplectic"], required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint", default=None, help="resume from / save to this file after every epoch")
+    p.add_argument("--threads", type=int, default=1)
+
+    p = sub.add_parser(
+        "rollout", help="roll out one method: reference, vv_large, direct, symplectic_kK, symplectic_converged"
+    )
+    p.add_argument("--method", required=True)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--direct", default=None)
+    p.add_argument("--symplectic", default=None)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("metrics", help="table of energy and trajectory errors of the rollouts")
+    p.add_argument("--out", required=True)
+    p.add_argument("rollouts", nargs="+")
+
+    p = sub.add_parser("figure", help="the paper's figure for a few-body system")
+    p.add_argument("--system", required=True)
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--png", default=None)
+    p.add_argument("rollouts", nargs="+")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command == "reference":
+        fewbody.simulate_reference(args.config, args.out)
+    elif args.command == "dataset":
+        fewbody.build_dataset(args.kind, args.trajectory, args.config, args.out)
+    elif args.command == "train":
+        fewbody.train_model(args.kind, args.dataset, args.config, args.out, args.checkpoint, args.threads)
+    elif args.command == "rollout":
+        fewbody.run_rollout(args.method, args.config, args.out, args.direct, args.symplectic)
+    elif args.command == "metrics":
+        fewbody.write_metrics(args.rollouts, args.out)
+    elif args.command == "figure":
+        fewbody.plot(args.system, args.rollouts, args.pdf, args.png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

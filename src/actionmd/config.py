@@ -1,0 +1,85 @@
+"""Configuration: schema validation, cross-key checks and preset resolution.
+
+``config.yaml`` separates the physics of each system (``systems``) from the
+protocol at each scale (``presets``). :func:`resolve` merges the two for the
+selected preset. :func:`check` adds the checks a JSON schema cannot express
+(shapes of initial conditions, enough reference steps for a pair), each
+raising :class:`ConfigError` that names the offending key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+FEW_BODY = ("one_body", "three_body")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names its key."""
+
+
+def validate(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
+    """Validate against the JSON schema (as snakemake.utils.validate does), then :func:`check`."""
+    import jsonschema
+
+    with open(schema) as fh:
+        schema_dict = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(schema_dict)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        key = ".".join(str(k) for k in e.absolute_path) or "(top level)"
+        raise ConfigError(f"config key '{key}': {e.message}")
+    check(config)
+
+
+def check(config: dict[str, Any]) -> None:
+    """Cross-key checks on an already schema-valid config."""
+    for name, system in config["systems"].items():
+        q0, p0 = np.asarray(system["q0"], float), np.asarray(system["p0"], float)
+        n = len(system["masses"])
+        for key, arr in (("q0", q0), ("p0", p0)):
+            if arr.ndim != 2 or arr.shape[0] != n:
+                raise ConfigError(
+                    f"config key 'systems.{name}.{key}': need {n} vectors (one per mass) of one dimension"
+                )
+        if q0.shape != p0.shape:
+            raise ConfigError(f"config key 'systems.{name}.p0': shape {p0.shape} differs from q0 {q0.shape}")
+        if system["central_mass"] > 0 and np.any(np.linalg.norm(q0, axis=1) == 0):
+            raise ConfigError(f"config key 'systems.{name}.q0': a body sits on the central mass")
+    for preset, protocols in config["presets"].items():
+        for name, proto in protocols.items():
+            ref, pair = proto["reference"], proto["pairing"]
+            usable = ref["steps"] + 1 - round(pair["validation_fraction"] * (ref["steps"] + 1))
+            if pair["lag"] >= usable:
+                raise ConfigError(
+                    f"config key 'presets.{preset}.{name}.pairing.lag': {pair['lag']} steps leave no "
+                    f"training pair in {ref['steps']} reference steps; lengthen the reference or shorten the lag"
+                )
+
+
+def resolve(config: dict[str, Any], system: str) -> dict[str, Any]:
+    """Physics and protocol of one system at the selected preset, plus the global settings."""
+    if system not in config["systems"]:
+        raise ConfigError(f"unknown system '{system}': config key 'systems' has {sorted(config['systems'])}")
+    protocol = config["presets"][config["preset"]][system]
+    return {
+        "name": system,
+        "physics": config["systems"][system],
+        **protocol,
+        "solver": config["solver"],
+        "device": config["device"],
+    }
+
+
+def load(path: str | Path = ROOT / "config.yaml") -> dict[str, Any]:
+    with open(path) as fh:
+        config = yaml.safe_load(fh)
+    validate(config)
+    return config

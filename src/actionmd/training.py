@@ -1,0 +1,304 @@
+"""Training of the few-body direct and generating-function MLPs (paper SI I.3.1).
+
+Adam with a step learning-rate schedule (factor ``lr_decay`` every
+``lr_decay_steps`` optimiser steps), mini-batches drawn in a seeded random
+order, and a fresh random rotation of every sample at every step.
+
+* ``direct``: input x = (q, p), target x' one long step later; loss is the
+  mean squared error of (q' - q) and (p' - p) in units of their own rms.
+* ``symplectic``: input the midpoint (qbar, pbar), targets the increments
+  (dq, dp) = (dS/dpbar, -dS/dqbar). Both targets are derivatives of one S, so
+  the loss measures them in one shared unit.
+
+Training is deterministic on CPU for a given seed, and resumable: after every
+epoch a checkpoint (weights, optimiser, scheduler, history) is written
+atomically and a rerun with the same settings continues from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .augmentation import random_rotations, rotate
+from .io import InputError, atomic_path
+from .mlp import DirectMLP, GeneratingFunctionMLP
+
+log = logging.getLogger(__name__)
+
+KINDS = ("direct", "symplectic")
+MODEL_FORMAT = "actionmd-fewbody-mlp/1"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Hyperparameters; defaults are the paper's (SI I.3.1)."""
+
+    epochs: int = 20
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    lr_decay: float = 0.7
+    lr_decay_steps: int = 10000
+    hidden: tuple[int, ...] = (128, 128)
+    rotations: bool = True
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainingSettings:
+        d = dict(d)
+        if "hidden" in d:
+            d["hidden"] = tuple(int(h) for h in d["hidden"])
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training settings {sorted(unknown)}")
+        return cls(**d)
+
+    def fingerprint(self, extra: dict[str, Any]) -> str:
+        """Hash of what determines the result (device and threads excluded)."""
+        d = asdict(self)
+        d.pop("device")
+        d.pop("threads")
+        d.update(extra)
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """CUDA when available and asked for ('auto' or 'cuda'), else CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{requested}' requested but CUDA is not available")
+    return torch.device(requested)
+
+
+def _rms(*arrays: np.ndarray) -> float:
+    x = np.concatenate([np.ravel(a) for a in arrays])
+    value = float(np.sqrt(np.mean(x**2)))
+    return value if value > 0 else 1.0
+
+
+@dataclass
+class FewBodyData:
+    """Model-ready tensors: inputs (q, p) and targets (a, b), each (n, N, d)."""
+
+    q: torch.Tensor
+    p: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.q.shape[0])
+
+
+def build_model(kind: str, n_bodies: int, dim: int, hidden: tuple[int, ...], scales: dict[str, float]) -> nn.Module:
+    if kind == "direct":
+        return DirectMLP(n_bodies, dim, hidden, **scales)
+    if kind == "symplectic":
+        return GeneratingFunctionMLP(n_bodies, dim, hidden, **scales)
+    raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
+
+
+def model_scales(kind: str, data: FewBodyData) -> dict[str, float]:
+    """Normalisation from the training data (scalars, so rotations commute with it)."""
+    q = data.q.numpy()
+    p = data.p.numpy()
+    scales = {"q_scale": _rms(q), "p_scale": _rms(p)}
+    if kind == "direct":
+        scales["dq_scale"] = _rms(data.a.numpy() - q)
+        scales["dp_scale"] = _rms(data.b.numpy() - p)
+    else:
+        dq, dp = _rms(data.a.numpy()), _rms(data.b.numpy())
+        # dS/dp ~ action_scale / p_scale should match dq, dS/dq ~ action_scale / q_scale match dp
+        scales["action_scale"] = float(np.sqrt(dq * scales["p_scale"] * dp * scales["q_scale"]))
+    return scales
+
+
+@dataclass
+class Trainer:
+    """One model's training run; see the module docstring."""
+
+    kind: str
+    settings: TrainingSettings
+    train: FewBodyData
+    valid: FewBodyData
+    checkpoint: Path | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"model kind must be one of {KINDS}, got {self.kind!r}")
+        if len(self.train) == 0:
+            raise ValueError("the training set is empty: lengthen the reference run or shorten the lag")
+        self.device = pick_device(self.settings.device)
+        torch.manual_seed(self.settings.seed)
+        _, n_bodies, dim = self.train.q.shape
+        self.scales = model_scales(self.kind, self.train)
+        self.model = build_model(self.kind, n_bodies, dim, self.settings.hidden, self.scales).to(self.device)
+        if self.kind == "direct":
+            self.loss_units = (self.scales["dq_scale"], self.scales["dp_scale"])
+        else:
+            shared = _rms(self.train.a.numpy(), self.train.b.numpy())
+            self.loss_units = (shared, shared)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=self.settings.lr_decay_steps, gamma=self.settings.lr_decay
+        )
+        self.history: list[dict[str, float]] = []
+        self.fingerprint = self.settings.fingerprint(
+            {"kind": self.kind, "n_train": len(self.train), "scales": self.scales}
+        )
+
+    def loss(self, q: torch.Tensor, p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        uq, up = self.loss_units
+        if self.kind == "direct":
+            qp, pp = self.model(q, p)
+        else:
+            qp, pp = self.model.increment(q, p, create_graph=self.model.training)
+        return 0.5 * (((qp - a) / uq).pow(2).mean() + ((pp - b) / up).pow(2).mean())
+
+    def _batch(self, data: FewBodyData, idx: torch.Tensor, gen: torch.Generator | None):
+        q, p, a, b = (t[idx].to(self.device) for t in (data.q, data.p, data.a, data.b))
+        if gen is not None:
+            rot = random_rotations(len(idx), q.shape[-1], gen, q.dtype).to(self.device)
+            q, p, a, b = (rotate(t, rot) for t in (q, p, a, b))
+        return q, p, a, b
+
+    def validate(self) -> float:
+        if len(self.valid) == 0:
+            return float("nan")
+        self.model.eval()
+        total, n = 0.0, 0
+        for idx in torch.arange(len(self.valid)).split(1024):
+            loss = self.loss(*self._batch(self.valid, idx, None))
+            total += float(loss.detach()) * len(idx)
+            n += len(idx)
+        self.model.train()
+        return total / n
+
+    def _resume(self) -> int:
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            return 0
+        try:
+            state = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+        except Exception as exc:
+            log.warning("ignoring unreadable checkpoint %s (%s)", self.checkpoint, exc)
+            return 0
+        if state.get("fingerprint") != self.fingerprint:
+            log.info("checkpoint %s is from other settings; starting afresh", self.checkpoint)
+            return 0
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.history = state["history"]
+        log.info("resuming from %s after epoch %d", self.checkpoint, state["epoch"])
+        return int(state["epoch"])
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        if self.checkpoint is None:
+            return
+        state = {
+            "fingerprint": self.fingerprint,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": self.history,
+        }
+        with atomic_path(self.checkpoint) as tmp:
+            torch.save(state, tmp)
+
+    def run(self, stop_after: int | None = None) -> nn.Module:
+        """Train for the configured epochs (or only up to epoch ``stop_after``, for tests)."""
+        torch.set_num_threads(self.settings.threads)
+        s = self.settings
+        start = self._resume()
+        self.model.train()
+        n = len(self.train)
+        log.info(
+            "training %s model: %d samples, batch %d, %d epochs, device %s",
+            self.kind,
+            n,
+            s.batch_size,
+            s.epochs,
+            self.device,
+        )
+        for epoch in range(start + 1, (stop_after or s.epochs) + 1):
+            t0 = time.perf_counter()
+            gen = torch.Generator().manual_seed(s.seed * 100_003 + epoch)
+            order = torch.randperm(n, generator=gen)
+            total = 0.0
+            for idx in order.split(s.batch_size):
+                batch = self._batch(self.train, idx, gen if s.rotations else None)
+                loss = self.loss(*batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self.scheduler.step()
+                total += float(loss.detach()) * len(idx)
+            record = {
+                "epoch": epoch,
+                "train_loss": total / n,
+                "valid_loss": self.validate(),
+                "learning_rate": self.optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+            }
+            self.history.append(record)
+            log.info(
+                "epoch %3d/%d  train %.3e  valid %.3e  lr %.2e  (%.1f s)",
+                epoch,
+                s.epochs,
+                record["train_loss"],
+                record["valid_loss"],
+                record["learning_rate"],
+                record["seconds"],
+            )
+            self._save_checkpoint(epoch)
+        return self.model
+
+    def save(self, path: str | Path) -> None:
+        """Write the trained model (weights, shapes, scales, history, metadata) atomically."""
+        _, n_bodies, dim = self.train.q.shape
+        payload = {
+            "format": MODEL_FORMAT,
+            "kind": self.kind,
+            "n_bodies": n_bodies,
+            "dim": dim,
+            "hidden": list(self.settings.hidden),
+            "scales": self.scales,
+            "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
+            "history": self.history,
+            "settings": asdict(self.settings),
+            "metadata": self.metadata,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+
+def load_model(path: str | Path, dtype: torch.dtype = torch.float64) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a model written by :meth:`Trainer.save`; returns (model in eval mode, payload)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: model file not found; run the training rule that produces it")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        if payload.get("format") != MODEL_FORMAT:
+            raise ValueError(f"format {payload.get('format')!r}, expected {MODEL_FORMAT!r}")
+        model = build_model(
+            payload["kind"], payload["n_bodies"], payload["dim"], tuple(payload["hidden"]), payload["scales"]
+        )
+        model.load_state_dict(payload["state_dict"])
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable actionmd model ({exc}); delete it and retrain") from exc
+    return model.to(dtype).eval(), payload

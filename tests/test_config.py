@@ -1,0 +1,93 @@
+"""Config validation: the shipped config is valid and bad values name their key."""
+
+import copy
+
+import pytest
+from snakemake.utils import validate as snakemake_validate
+
+from actionmd.config import SCHEMA, ConfigError, check, load, resolve, validate
+
+
+@pytest.fixture(scope="module")
+def good():
+    return load()
+
+
+def test_shipped_config_is_valid_under_snakemake(good):
+    snakemake_validate(copy.deepcopy(good), str(SCHEMA))
+    for preset in ("test", "demo", "paper"):
+        cfg = {**good, "preset": preset}
+        for system in ("one_body", "three_body"):
+            assert resolve(cfg, system)["training"]["batch_size"] >= 1
+
+
+def test_paper_preset_is_the_si_protocol(good):
+    paper = good["presets"]["paper"]
+    one, three = paper["one_body"], paper["three_body"]
+    assert (one["reference"]["dt"], one["reference"]["steps"], one["pairing"]["lag"]) == (0.001, 100000, 64)
+    assert (three["reference"]["dt"], three["reference"]["steps"], three["pairing"]["lag"]) == (1e-4, 200000, 256)
+    assert one["pairing"]["stride"] == three["pairing"]["stride"] == 1  # all pairs
+    assert (one["rollout"]["steps"], three["rollout"]["steps"]) == (312, 4000)
+    assert one["pairing"]["lag"] * one["reference"]["dt"] == pytest.approx(0.064)
+    assert three["pairing"]["lag"] * three["reference"]["dt"] == pytest.approx(0.0256)
+    for proto in (one, three):
+        t = proto["training"]
+        assert (t["epochs"], t["batch_size"], t["learning_rate"], t["lr_decay"], t["lr_decay_steps"]) == (
+            20,
+            8,
+            1e-3,
+            0.7,
+            10000,
+        )
+        assert t["hidden"] == [128, 128] and t["rotations"]
+    assert three["rollout"]["large_step_verlet"] and not one["rollout"]["large_step_verlet"]
+    assert good["solver"]["mixing"] == 0.3
+
+
+def mutate(cfg, path, value):
+    bad = copy.deepcopy(cfg)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return bad
+
+
+BAD = [
+    # (path, value, text the error must contain)
+    (("presets", "demo", "one_body", "training", "epochs"), "ten", "epochs"),
+    (("presets", "demo", "one_body", "reference", "dt"), -0.001, "dt"),
+    (("presets", "paper", "three_body", "rollout", "iterations"), [], "iterations"),
+    (("systems", "five_body"), {"G": 1.0}, "five_body"),
+    (("preset",), "huge", "preset"),
+    (("solver", "mixing"), 1.5, "mixing"),
+    (("presets", "test", "three_body", "rollout", "iterations"), [0], "iterations"),
+    (("presets", "test", "one_body", "pairing", "lag"), KeyError, "lag"),
+    (("device",), "tpu", "device"),
+]
+
+
+@pytest.mark.parametrize("path,value,needle", BAD, ids=[".".join(b[0]) for b in BAD])
+def test_bad_config_names_the_key(good, path, value, needle):
+    bad = mutate(good, path, value)
+    with pytest.raises(ConfigError, match=needle):
+        validate(bad)
+    with pytest.raises(Exception, match=needle):  # what `snakemake` itself reports at start
+        snakemake_validate(bad, str(SCHEMA))
+
+
+@pytest.mark.parametrize(
+    "path,value,needle",
+    [
+        (("presets", "test", "one_body", "pairing", "lag"), 30000, "presets.test.one_body.pairing.lag"),
+        (("systems", "three_body", "q0"), [[0.0, 0.0], [1.0, 0.0]], "systems.three_body.q0"),
+        (("systems", "one_body", "p0"), [[0.0, 1.0, 0.0]], "systems.one_body.p0"),
+        (("systems", "one_body", "q0"), [[0.0, 0.0]], "systems.one_body.q0"),
+    ],
+)
+def test_cross_key_checks_name_the_key(good, path, value, needle):
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        check(mutate(good, path, value))

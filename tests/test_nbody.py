@@ -1,0 +1,87 @@
+"""Reference dynamics: velocity Verlet on the gravitational few-body problems."""
+
+import numpy as np
+import pytest
+
+from actionmd.config import load
+from actionmd.fewbody import make_system
+from actionmd.nbody import GravitationalSystem, velocity_verlet
+
+FIGURE_EIGHT_PERIOD = 6.32591398
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load()
+
+
+def test_forces_are_minus_the_gradient_of_the_potential():
+    rng = np.random.default_rng(0)
+    system = GravitationalSystem(masses=np.array([1.0, 2.0, 0.5]), G=1.3, central_mass=0.7)
+    q = rng.normal(size=(3, 2))
+    h = 1e-6
+    grad = np.zeros_like(q)
+    for i in range(3):
+        for d in range(2):
+            e = np.zeros_like(q)
+            e[i, d] = h
+            grad[i, d] = (system.potential(q + e) - system.potential(q - e)) / (2 * h)
+    np.testing.assert_allclose(system.forces(q), -grad, rtol=1e-7, atol=1e-9)
+
+
+def test_two_body_potential_by_hand():
+    system = GravitationalSystem(masses=np.array([2.0, 3.0]), G=1.0)
+    q = np.array([[0.0, 0.0], [3.0, 4.0]])
+    assert system.potential(q) == pytest.approx(-6.0 / 5.0)
+    kepler = GravitationalSystem(masses=np.array([2.0]), central_mass=5.0)
+    assert kepler.potential(np.array([[0.0, 2.0]])) == pytest.approx(-5.0)
+
+
+def test_figure_eight_energy_and_period(config):
+    system, q0, p0 = make_system(config["systems"]["three_body"])
+    steps = 63300  # dt = period / steps ~ 1e-4, a multiple of the saving interval
+    q, p = velocity_verlet(system, q0, p0, FIGURE_EIGHT_PERIOD / steps, steps, save_every=100)
+    energy = system.energy(q, p)
+    assert np.max(np.abs(energy / energy[0] - 1)) < 1e-6
+    assert np.max(np.abs(q[-1] - q0)) < 1e-3
+    assert np.max(np.abs(q[len(q) // 2] - q0)) > 0.5  # it did go round
+    assert np.allclose(p.sum(axis=1), 0.0, atol=1e-12)  # total momentum conserved
+
+
+def test_kepler_orbit_returns_after_its_period(config):
+    physics = config["systems"]["one_body"]
+    system, q0, p0 = make_system(physics)
+    energy = float(system.energy(q0, p0))
+    mu = physics["G"] * physics["central_mass"]
+    a = -mu / (2 * energy)  # unit mass
+    period = 2 * np.pi * np.sqrt(a**3 / mu)
+    steps = 40000
+    q, p = velocity_verlet(system, q0, p0, period / steps, steps, save_every=40)
+    e = system.energy(q, p)
+    assert np.max(np.abs(e / e[0] - 1)) < 1e-5
+    assert np.max(np.abs(q[-1] - q0)) < 1e-4
+    # angular momentum is conserved by velocity Verlet for a central force
+    lz = q[..., 0] * p[..., 1] - q[..., 1] * p[..., 0]
+    assert np.allclose(lz, lz[0], atol=1e-12)
+
+
+def test_verlet_energy_error_is_second_order_without_drift(config):
+    system, q0, p0 = make_system(config["systems"]["one_body"])
+    errors = []
+    for dt in (4e-3, 2e-3):
+        steps = int(round(20.0 / dt))
+        q, p = velocity_verlet(system, q0, p0, dt, steps, save_every=10)
+        e = system.energy(q, p)
+        rel = np.abs(e / e[0] - 1)
+        errors.append(rel.max())
+        half = len(rel) // 2
+        assert rel[half:].max() < 1.5 * rel[:half].max()  # bounded oscillation, no drift
+    assert errors[0] / errors[1] == pytest.approx(4.0, rel=0.15)
+
+
+def test_verlet_is_time_reversible(config):
+    system, q0, p0 = make_system(config["systems"]["three_body"])
+    q, p = velocity_verlet(system, q0, p0, 1e-3, 2000)
+    qb, pb = velocity_verlet(system, q[-1], -p[-1], 1e-3, 2000)
+    assert np.max(np.abs(qb[-1] - q0)) < 1e-10
+    assert np.max(np.abs(-pb[-1] - p0)) < 1e-10

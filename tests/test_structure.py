@@ -1,0 +1,171 @@
+"""Structure of the learned maps for arbitrary (untrained) weights, in float64.
+
+These properties follow from the construction alone, so they must hold for any
+weights: S even in p, the converged map symplectic and time-reversible, K = 0
+identical to the direct model. Each test also checks that the property fails
+where the construction does not guarantee it, so none of them can pass vacuously.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from actionmd.fixed_point import SolverSettings, solve_midpoint
+from actionmd.integrators import DirectIntegrator, SymplecticIntegrator
+from actionmd.mlp import DirectMLP, GeneratingFunctionMLP
+
+N_BODIES, DIM = 3, 2
+CONVERGED = SolverSettings(iterations=None, mixing=0.5, tolerance=1e-14, max_iterations=2000)
+
+
+def make_models(symmetric=True, action_scale=0.02):
+    torch.manual_seed(7)
+    gf = GeneratingFunctionMLP(N_BODIES, DIM, (32, 32), action_scale=action_scale, symmetric=symmetric).double()
+    direct = DirectMLP(N_BODIES, DIM, (32, 32), dq_scale=0.05, dp_scale=0.05).double()
+    return gf, direct
+
+
+def random_state(batch=1):
+    g = torch.Generator().manual_seed(3)
+    return (
+        torch.randn(batch, N_BODIES, DIM, generator=g, dtype=torch.float64),
+        torch.randn(batch, N_BODIES, DIM, generator=g, dtype=torch.float64),
+    )
+
+
+def omega(n):
+    eye = torch.eye(n, dtype=torch.float64)
+    zero = torch.zeros(n, n, dtype=torch.float64)
+    return torch.cat([torch.cat([zero, eye], 1), torch.cat([-eye, zero], 1)], 0)
+
+
+def flat_map(integrator):
+    n = N_BODIES * DIM
+
+    def f(x):
+        q, p = integrator.step(x[:n].reshape(1, N_BODIES, DIM), x[n:].reshape(1, N_BODIES, DIM))
+        return torch.cat([q.reshape(-1), p.reshape(-1)])
+
+    return f
+
+
+def symplecticity_defect(integrator):
+    q, p = random_state()
+    x = torch.cat([q.reshape(-1), p.reshape(-1)])
+    jac = torch.autograd.functional.jacobian(flat_map(integrator), x)
+    om = omega(N_BODIES * DIM)
+    return float((jac.T @ om @ jac - om).abs().max())
+
+
+def test_action_is_even_in_momenta():
+    gf, _ = make_models()
+    q, p = random_state(batch=16)
+    s_plus, s_minus = gf(q, p).detach(), gf(q, -p).detach()
+    assert torch.allclose(s_plus, s_minus, rtol=0, atol=1e-15 * float(s_plus.abs().max()) + 1e-18)
+    raw, _ = make_models(symmetric=False)
+    assert float((raw(q, p) - raw(q, -p)).detach().abs().max()) > 1e-6
+
+
+def test_increment_is_gradient_of_action():
+    gf, _ = make_models()
+    q, p = random_state()
+    dq, dp = gf.increment(q, p)
+    h = 1e-6
+    e = torch.zeros_like(p)
+    e[0, 1, 0] = h
+    fd_dp = (gf(q, p + e) - gf(q, p - e)) / (2 * h)
+    fd_dq = (gf(q + e, p) - gf(q - e, p)) / (2 * h)
+    assert float(dq[0, 1, 0]) == pytest.approx(float(fd_dp), rel=1e-7)
+    assert float(dp[0, 1, 0]) == pytest.approx(-float(fd_dq), rel=1e-7)
+
+
+def test_converged_map_is_symplectic():
+    gf, direct = make_models()
+    integrator = SymplecticIntegrator(gf.increment, direct, CONVERGED)
+    assert symplecticity_defect(integrator) < 1e-8
+    assert integrator.last.converged
+
+
+def test_direct_and_truncated_maps_are_not_symplectic():
+    gf, direct = make_models()
+    assert symplecticity_defect(DirectIntegrator(direct)) > 1e-4
+    one_iteration = SymplecticIntegrator(gf.increment, direct, SolverSettings(iterations=1))
+    assert symplecticity_defect(one_iteration) > 1e-5
+
+
+def flip_step_flip(integrator, q, p):
+    q1, p1 = integrator.step(q, p)
+    q2, p2 = integrator.step(q1, -p1)
+    return q2, -p2, q1
+
+
+@pytest.mark.parametrize("anderson", [0, 4])
+def test_converged_map_is_time_reversible(anderson):
+    gf, direct = make_models()
+    settings = SolverSettings(iterations=None, mixing=0.5, tolerance=1e-14, anderson=anderson)
+    q, p = random_state(batch=4)
+    qb, pb, q1 = flip_step_flip(SymplecticIntegrator(gf.increment, direct, settings), q, p)
+    assert float((q1 - q).abs().max()) > 1e-4  # the step did move the state
+    assert float((qb - q).abs().max()) < 1e-8
+    assert float((pb - p).abs().max()) < 1e-8
+
+
+def test_reversibility_needs_the_symmetrised_action():
+    gf, direct = make_models(symmetric=False)
+    q, p = random_state(batch=4)
+    qb, pb, _ = flip_step_flip(SymplecticIntegrator(gf.increment, direct, CONVERGED), q, p)
+    assert float((qb - q).abs().max() + (pb - p).abs().max()) > 1e-6
+
+
+def test_zero_iterations_is_the_direct_model():
+    gf, direct = make_models()
+    q, p = random_state(batch=5)
+    qd, pd = DirectIntegrator(direct).step(q, p)
+    qs, ps = SymplecticIntegrator(gf.increment, direct, SolverSettings(iterations=0)).step(q, p)
+    assert torch.equal(qd, qs) and torch.equal(pd, ps)
+
+
+def test_fixed_iterations_converge_to_the_solution_and_record_residuals():
+    gf, direct = make_models()
+    q, p = random_state(batch=2)
+    qg, pg = direct(q, p)
+    exact = solve_midpoint(q, p, gf.increment, qg, pg, CONVERGED)
+    errors = []
+    for k in (1, 2, 4, 8, 16):
+        sol = solve_midpoint(q, p, gf.increment, qg, pg, SolverSettings(iterations=k, mixing=0.5))
+        assert sol.iterations == k and len(sol.residuals) == k
+        errors.append(float((sol.q - exact.q).abs().max()))
+    assert all(b < a for a, b in zip(errors, errors[1:], strict=False))
+    assert exact.residuals[-1] < 1e-14 < exact.residuals[0]
+    # the fixed point satisfies the midpoint equation of S
+    dq, dp = gf.increment(0.5 * (q + exact.q), 0.5 * (p + exact.p))
+    assert torch.allclose(exact.q - q, dq, atol=1e-13)
+    assert torch.allclose(exact.p - p, dp, atol=1e-13)
+
+
+def test_anderson_needs_fewer_iterations_than_linear_mixing():
+    gf, direct = make_models(action_scale=0.2)
+    q, p = random_state(batch=1)
+    qg, pg = direct(q, p)
+    settings = SolverSettings(iterations=None, mixing=0.3, tolerance=1e-12, max_iterations=5000)
+    plain = solve_midpoint(q, p, gf.increment, qg, pg, settings)
+    fast = solve_midpoint(q, p, gf.increment, qg, pg, SolverSettings(**{**settings.__dict__, "anderson": 5}))
+    assert plain.converged and fast.converged
+    assert fast.iterations < plain.iterations
+    assert torch.allclose(plain.q, fast.q, atol=1e-10)
+
+
+def test_small_action_is_the_implicit_midpoint_rule_of_its_hamiltonian():
+    """S = Dt * H(qbar, pbar) gives the implicit midpoint rule: harmonic oscillator check."""
+    dt, omega0 = 0.1, 1.0
+
+    def increment(qbar, pbar):
+        return dt * pbar, -dt * omega0**2 * qbar
+
+    q = torch.tensor([[[1.0]]], dtype=torch.float64)
+    p = torch.tensor([[[0.0]]], dtype=torch.float64)
+    sol = solve_midpoint(q, p, increment, q, p, CONVERGED)
+    # implicit midpoint for the oscillator is the Cayley transform: a rotation by 2 atan(dt/2)
+    angle = 2 * np.arctan(dt * omega0 / 2)
+    assert float(sol.q) == pytest.approx(np.cos(angle), abs=1e-13)
+    assert float(sol.p) == pytest.approx(-np.sin(angle), abs=1e-13)

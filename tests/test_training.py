@@ -1,0 +1,102 @@
+"""Training of the few-body models: it learns the flow, deterministically and resumably."""
+
+import numpy as np
+import pytest
+import torch
+
+from actionmd.augmentation import random_rotations, rotate
+from actionmd.fixed_point import SolverSettings
+from actionmd.integrators import SymplecticIntegrator
+from actionmd.io import InputError
+from actionmd.pairing import Pairs, with_time_reversal
+from actionmd.training import FewBodyData, Trainer, TrainingSettings, load_model
+
+DT = 0.5  # long step of the isotropic 2D harmonic oscillator H = (p^2 + q^2) / 2
+
+
+def oscillator_pairs(n, seed):
+    """Exact flow of the oscillator over DT: a rotation by DT in every (q_i, p_i) plane."""
+    rng = np.random.default_rng(seed)
+    q, p = rng.normal(size=(n, 1, 2)), rng.normal(size=(n, 1, 2))
+    c, s = np.cos(DT), np.sin(DT)
+    return with_time_reversal(Pairs(q, p, c * q + s * p, -s * q + c * p))
+
+
+def data(kind, pairs):
+    arrays = pairs.arrays() if kind == "direct" else (*pairs.midpoint(), *pairs.increments())
+    return FewBodyData(*(torch.tensor(a, dtype=torch.float32) for a in arrays))
+
+
+SETTINGS = TrainingSettings(epochs=2, batch_size=16, hidden=(16, 16), lr_decay_steps=1000, seed=3)
+
+
+def weights(model):
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def test_rotations_are_proper_and_uniform():
+    gen = torch.Generator().manual_seed(0)
+    for dim in (2, 3):
+        rot = random_rotations(4000, dim, gen, torch.float64)
+        eye = torch.eye(dim, dtype=torch.float64)
+        assert torch.allclose(rot @ rot.transpose(1, 2), eye.expand_as(rot), atol=1e-12)
+        assert torch.allclose(torch.linalg.det(rot), torch.ones(4000, dtype=torch.float64), atol=1e-12)
+        assert float(rot.mean(0).abs().max()) < 0.05  # Haar measure: E[R] = 0
+    v = torch.randn(5, 3, 2, dtype=torch.float64)
+    r = random_rotations(5, 2, gen, torch.float64)
+    assert torch.allclose(rotate(v, r).norm(dim=-1), v.norm(dim=-1))
+
+
+def test_training_is_deterministic():
+    train = data("symplectic", oscillator_pairs(256, 0))
+    a = Trainer("symplectic", SETTINGS, train, train).run()
+    b = Trainer("symplectic", SETTINGS, train, train).run()
+    assert torch.equal(weights(a), weights(b))
+
+
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
+    train = data("direct", oscillator_pairs(256, 0))
+    straight = Trainer("direct", SETTINGS, train, train).run()
+    ckpt = tmp_path / "direct.ckpt"
+    Trainer("direct", SETTINGS, train, train, checkpoint=ckpt).run(stop_after=1)  # "killed" after epoch 1
+    resumed = Trainer("direct", SETTINGS, train, train, checkpoint=ckpt)
+    model = resumed.run()
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert torch.equal(weights(model), weights(straight))
+    # a checkpoint from other settings is not reused
+    other = Trainer("direct", TrainingSettings(**{**SETTINGS.__dict__, "seed": 4}), train, train, checkpoint=ckpt)
+    other.run(stop_after=1)
+    assert [h["epoch"] for h in other.history] == [1]
+
+
+def test_generating_function_learns_the_oscillator_flow(tmp_path):
+    settings = TrainingSettings(epochs=30, batch_size=32, hidden=(32, 32), lr_decay_steps=1000, learning_rate=3e-3)
+    train, valid = data("symplectic", oscillator_pairs(1024, 1)), data("symplectic", oscillator_pairs(256, 2))
+    trainer = Trainer("symplectic", settings, train, valid)
+    trainer.run()
+    history = trainer.history
+    assert history[-1]["valid_loss"] < 0.02 * history[0]["valid_loss"]
+    path = tmp_path / "s.pt"
+    trainer.save(path)
+    gf, _ = load_model(path)
+    # identity as the initial guess: the converged solve alone must find the learned flow
+    integrator = SymplecticIntegrator(
+        gf.increment, lambda q, p: (q, p), SolverSettings(iterations=None, tolerance=1e-12)
+    )
+    q = torch.tensor([[[0.8, -0.3]]], dtype=torch.float64)
+    p = torch.tensor([[[0.1, 0.6]]], dtype=torch.float64)
+    q1, p1 = integrator.step(q, p)
+    c, s = np.cos(DT), np.sin(DT)
+    np.testing.assert_allclose(q1.numpy(), c * q.numpy() + s * p.numpy(), atol=0.03)
+    np.testing.assert_allclose(p1.numpy(), -s * q.numpy() + c * p.numpy(), atol=0.03)
+    energy = lambda q, p: float((q**2 + p**2).sum()) / 2  # noqa: E731
+    assert energy(q1, p1) == pytest.approx(energy(q, p), rel=0.03)
+
+
+def test_missing_or_corrupt_model_names_the_file(tmp_path):
+    with pytest.raises(InputError, match="nothere.pt.*not found"):
+        load_model(tmp_path / "nothere.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="bad.pt"):
+        load_model(bad)

@@ -1,0 +1,113 @@
+"""End to end: the Snakemake workflow at the `test` preset, interrupted and resumed.
+
+Runs the whole DAG (both few-body figures and metrics tables) in a temporary
+copy of the repository, interrupts the first run with Ctrl-C (SIGINT) while it
+works, checks that the same command then finishes, that a third invocation has
+nothing to do, and that the report embeds the figures.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(cwd, *args, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--config", "preset=test"]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    work = tmp_path_factory.mktemp("workflow")
+    for name in ("Snakefile", "config.yaml", "workflow", "envs", "src", "profiles"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    return work
+
+
+@pytest.fixture(scope="module")
+def finished(workdir):
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "preset=test"]
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if list((workdir / "results").glob("*/models/*.ckpt")):
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    proc.communicate(timeout=120)
+    snakemake(workdir)  # the same command again finishes the run
+    return workdir
+
+
+def test_outputs_exist_and_nothing_half_written(finished):
+    for system in ("one_body", "three_body"):
+        for path in (f"figures/{system}.pdf", f"figures/{system}.png", f"results/{system}/metrics.csv"):
+            assert (finished / path).stat().st_size > 0, path
+        assert (finished / f"results/logs/train/{system}_symplectic.log").is_file()
+        assert (finished / f"results/benchmarks/rollout/{system}_direct.tsv").is_file()
+    assert not list(finished.glob("results/**/.*.npz")) and not list(finished.glob("figures/.*"))
+
+
+def test_metrics_tables(finished):
+    one = pd.read_csv(finished / "results/one_body/metrics.csv").set_index("method")
+    three = pd.read_csv(finished / "results/three_body/metrics.csv").set_index("method")
+    assert list(one.index) == ["direct", "symplectic_k2", "symplectic_converged", "reference"]
+    assert "vv_large" in three.index
+    for table in (one, three):
+        assert table.loc["reference", "max_rel_energy_error"] < 1e-5
+        assert table.loc["reference", "final_position_error"] == 0.0
+        assert table.loc["symplectic_k2", "mean_solver_iterations"] == 2
+        assert table.loc["direct", "mean_solver_iterations"] == 0
+        assert table.loc["symplectic_converged", "mean_solver_iterations"] > 2
+        assert (table["wall_time_s"] > 0).all()
+    assert three.loc["vv_large", "max_rel_energy_error"] < 1e-2
+
+
+def test_second_invocation_has_nothing_to_do(finished):
+    proc = snakemake(finished, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_report_embeds_every_figure(finished):
+    snakemake(finished, "--report", "report.html")
+    html = (finished / "report.html").read_text(errors="ignore")
+    assert "one_body.png" in html and "three_body.png" in html and "metrics.csv" in html
+
+
+def test_bad_config_stops_before_any_job(finished):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "--config", "preset=test", "device=tpu"],
+        cwd=finished,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "device" in proc.stdout + proc.stderr
+
+
+def test_slurm_profile_plans_the_paper_dag(finished):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/slurm", "all", "--config", "preset=paper"],
+        cwd=finished,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "slurm_partition=gpu" in out and "gpu=1" in out
