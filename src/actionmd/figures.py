@@ -42,15 +42,18 @@ def _k_colour(method: str, all_k: list[int]) -> str:
 
 
 def _energy_panel(ax, rollouts: dict[str, dict]) -> None:
+    """Relative energy error against time: signed and linear, or absolute and logarithmic
+    when some method runs away (so that the bounded ones stay visible)."""
     ks = sorted(k for m in rollouts for mm, k in [parse_method(m)] if mm == "symplectic" and k is not None)
     order = [m for m in rollouts if m != "reference"] + (["reference"] if "reference" in rollouts else [])
+    rel = {m: (r["energy"] - r["energy"][0]) / abs(r["energy"][0]) for m, r in rollouts.items()}
+    logscale = max((float(np.nanmax(np.abs(v))) for v in rel.values()), default=0.0) > 1.0
     for m in order:
-        r = rollouts[m]
-        rel = (r["energy"] - r["energy"][0]) / abs(r["energy"][0])
+        y = np.maximum(np.abs(rel[m]), 1e-12) if logscale else rel[m]
         emph = m in ("direct", "symplectic_converged", "vv_large", "reference")
         ax.plot(
-            r["time"],
-            rel,
+            rollouts[m]["time"],
+            y,
             color=_k_colour(m, ks),
             lw=1.6 if emph else 0.9,
             ls="--" if m == "reference" else "-",
@@ -58,8 +61,12 @@ def _energy_panel(ax, rollouts: dict[str, dict]) -> None:
             alpha=1.0 if emph else 0.8,
         )
     ax.set_xlabel("time (reduced units)")
-    ax.set_ylabel(r"$(E(t) - E(0))\,/\,|E(0)|$")
-    ax.axhline(0.0, color="0.7", lw=0.5)
+    if logscale:
+        ax.set_yscale("log")
+        ax.set_ylabel(r"$|E(t) - E(0)|\,/\,|E(0)|$")
+    else:
+        ax.set_ylabel(r"$(E(t) - E(0))\,/\,|E(0)|$")
+        ax.axhline(0.0, color="0.7", lw=0.5)
     ax.legend(fontsize=7, loc="best")
 
 
@@ -92,7 +99,7 @@ def plot_one_body(rollouts: dict[str, dict], pdf: str, png: str | None = None) -
     ax_orbit.set_xlabel("x")
     ax_orbit.set_ylabel("y")
     ax_orbit.set_title("orbit")
-    ax_orbit.legend(fontsize=7, loc="best")
+    ax_orbit.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     _energy_panel(ax_e, rollouts)
     ax_e.set_title("total energy")
     fig.suptitle("One body around a fixed mass (paper Fig. 4)")
