@@ -73,8 +73,9 @@ def test_increment_is_gradient_of_action():
     h = 1e-6
     e = torch.zeros_like(p)
     e[0, 1, 0] = h
-    fd_dp = (gf(q, p + e) - gf(q, p - e)) / (2 * h)
-    fd_dq = (gf(q + e, p) - gf(q - e, p)) / (2 * h)
+    with torch.no_grad():
+        fd_dp = (gf(q, p + e) - gf(q, p - e)) / (2 * h)
+        fd_dq = (gf(q + e, p) - gf(q - e, p)) / (2 * h)
     assert float(dq[0, 1, 0]) == pytest.approx(float(fd_dp), rel=1e-7)
     assert float(dp[0, 1, 0]) == pytest.approx(-float(fd_dq), rel=1e-7)
 
@@ -128,7 +129,8 @@ def test_zero_iterations_is_the_direct_model():
 def test_fixed_iterations_converge_to_the_solution_and_record_residuals():
     gf, direct = make_models()
     q, p = random_state(batch=2)
-    qg, pg = direct(q, p)
+    with torch.no_grad():
+        qg, pg = direct(q, p)
     exact = solve_midpoint(q, p, gf.increment, qg, pg, CONVERGED)
     errors = []
     for k in (1, 2, 4, 8, 16):

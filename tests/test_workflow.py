@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(cwd, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--config", "preset=test"]
+def snakemake(cwd, *args, config=("preset=test",), check=True):
+    """Run snakemake in ``cwd``; targets and options in ``args`` come before ``--config``."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--config", *config]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
@@ -89,25 +90,12 @@ def test_report_embeds_every_figure(finished):
 
 
 def test_bad_config_stops_before_any_job(finished):
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "--config", "preset=test", "device=tpu"],
-        cwd=finished,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = snakemake(finished, "-n", config=("preset=test", "device=tpu"), check=False)
     assert proc.returncode != 0
     assert "device" in proc.stdout + proc.stderr
 
 
 def test_slurm_profile_plans_the_paper_dag(finished):
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/slurm", "all", "--config", "preset=paper"],
-        cwd=finished,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = snakemake(finished, "-n", "--profile", "profiles/slurm", "all", config=("preset=paper",))
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
     assert "slurm_partition=gpu" in out and "gpu=1" in out

@@ -3,7 +3,8 @@
 A rollout starts from (q0, p0) and applies one integrator ``steps`` times at
 the long step Dt. It records positions, momenta and the exact total energy
 H(q, p) of every frame, the number of fixed-point iterations and the final
-residual of each step, and the wall time. A run that blows up (non-finite or
+residual of each step (and, for the symplectic model, the residual after every
+iteration of every step, NaN-padded), and the wall time. A run that blows up (non-finite or
 escaping state) stops there; its remaining frames are NaN, never made up.
 """
 
@@ -39,6 +40,7 @@ class Rollout:
     residual: np.ndarray
     wall_time: float
     meta: dict[str, Any] = field(default_factory=dict)
+    residual_history: np.ndarray | None = None
 
     def arrays(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class Rollout:
             "iterations": self.iterations,
             "residual": self.residual,
             "wall_time": np.array(self.wall_time),
+            **({} if self.residual_history is None else {"residual_history": self.residual_history}),
             "meta": {"method": self.method, **self.meta},
         }
 
@@ -97,6 +100,7 @@ def run_model_rollout(
     p_out = np.full((steps + 1, *p0.shape), np.nan)
     iters = np.zeros(steps, dtype=np.int64)
     resid = np.full(steps, np.nan)
+    histories: list[list[float]] = []
     q_out[0], p_out[0] = q0, p0
     q = torch.as_tensor(q0, dtype=dtype).reshape(1, n, -1)
     p = torch.as_tensor(p0, dtype=dtype).reshape(1, n, -1)
@@ -109,6 +113,7 @@ def run_model_rollout(
             last = integrator.last
             iters[k - 1] = last.iterations
             resid[k - 1] = last.residuals[-1] if last.residuals else np.nan
+            histories.append(last.residuals)
             if settings is not None and settings.iterations is None and not last.converged:
                 unconverged += 1
         qn, pn = q[0].numpy(), p[0].numpy()
@@ -132,7 +137,17 @@ def run_model_rollout(
         resid,
         wall,
         {"diverged_at": diverged_at, "unconverged_steps": unconverged, "dt": dt},
+        _pad(histories, steps) if generating_function is not None else None,
     )
+
+
+def _pad(histories: list[list[float]], steps: int) -> np.ndarray:
+    """Residual histories of every step as a (steps, max iterations) array, NaN-padded."""
+    width = max((len(h) for h in histories), default=0)
+    out = np.full((steps, width), np.nan)
+    for i, h in enumerate(histories):
+        out[i, : len(h)] = h
+    return out
 
 
 def run_verlet_rollout(
