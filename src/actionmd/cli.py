@@ -13,6 +13,8 @@ import logging
 import sys
 
 from . import fewbody
+from .config import ConfigError
+from .io import InputError
 
 
 def _json(text: str) -> dict:
@@ -68,6 +70,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        _run(args)
+    except (InputError, ConfigError) as exc:
+        logging.getLogger("actionmd").error("%s", exc)
+        return 2
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.command == "reference":
         fewbody.simulate_reference(args.config, args.out)
     elif args.command == "dataset":
@@ -80,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         fewbody.write_metrics(args.rollouts, args.out)
     elif args.command == "figure":
         fewbody.plot(args.system, args.rollouts, args.pdf, args.png)
-    return 0
 
 
 if __name__ == "__main__":
