@@ -98,9 +98,7 @@ def run_model_rollout(
     n = q0.shape[0]
     q_out = np.full((steps + 1, *q0.shape), np.nan)
     p_out = np.full((steps + 1, *p0.shape), np.nan)
-    iters = np.zeros(steps, dtype=np.int64)
-    resid = np.full(steps, np.nan)
-    histories: list[list[float]] = []
+    histories: list[list[float]] = []  # residual of every fixed-point iteration, per step
     q_out[0], p_out[0] = q0, p0
     q = torch.as_tensor(q0, dtype=dtype).reshape(1, n, -1)
     p = torch.as_tensor(p0, dtype=dtype).reshape(1, n, -1)
@@ -111,8 +109,6 @@ def run_model_rollout(
         q, p = integrator.step(q, p)
         if isinstance(integrator, SymplecticIntegrator) and integrator.last is not None:
             last = integrator.last
-            iters[k - 1] = last.iterations
-            resid[k - 1] = last.residuals[-1] if last.residuals else np.nan
             histories.append(last.residuals)
             if settings is not None and settings.iterations is None and not last.converged:
                 unconverged += 1
@@ -127,17 +123,20 @@ def run_model_rollout(
     wall = time.perf_counter() - t0
     if unconverged:
         log.warning("%s: %d steps did not reach the solver tolerance", method, unconverged)
+    history = _pad(histories, steps)
+    counts = np.zeros(steps, dtype=np.int64)
+    counts[: len(histories)] = [len(h) for h in histories]
     return Rollout(
         method,
         dt * np.arange(steps + 1),
         q_out,
         p_out,
         system.energy(q_out, p_out),
-        iters,
-        resid,
+        counts,
+        _last_residual(history, counts),
         wall,
         {"diverged_at": diverged_at, "unconverged_steps": unconverged, "dt": dt},
-        _pad(histories, steps) if generating_function is not None else None,
+        history if generating_function is not None else None,
     )
 
 
@@ -147,6 +146,14 @@ def _pad(histories: list[list[float]], steps: int) -> np.ndarray:
     out = np.full((steps, width), np.nan)
     for i, h in enumerate(histories):
         out[i, : len(h)] = h
+    return out
+
+
+def _last_residual(history: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Final residual of each step (NaN for steps without iterations)."""
+    out = np.full(len(history), np.nan)
+    has = counts > 0
+    out[has] = history[has, counts[has] - 1]
     return out
 
 
