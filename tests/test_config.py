@@ -44,6 +44,22 @@ def test_paper_preset_is_the_si_protocol(good):
     assert good["solver"]["mixing"] == 0.3
 
 
+def test_paper_preset_is_the_si_argon_protocol(good):
+    argon, physics = good["presets"]["paper"]["argon"], good["systems"]["argon"]
+    assert (physics["epsilon"], physics["sigma"], physics["cutoff"]) == (0.0104, 3.4, 10.0)
+    assert (physics["lattice_constant"], physics["cells"], physics["temperature"]) == (4.05, [4, 4, 4], 80.0)
+    ref, pair = argon["reference"], argon["pairing"]
+    # 10 training runs as in the SI, plus one validation and one held-out run
+    assert ref["runs"] - pair["validation_runs"] - pair["held_out_runs"] == 10
+    assert (ref["dt"], ref["npt_steps"], ref["nve_steps"]) == (1.0, 100000, 10000)
+    assert (pair["lag"], pair["stride"]) == (16, 400)
+    assert argon["training"]["epochs"] == 800
+    assert argon["rollout"]["steps"] * pair["lag"] * ref["dt"] == 100000  # 100 ps at 16 fs
+    cfg = {**good, "preset": "paper"}
+    assert resolve(cfg, "argon")["solver"]["mixing"] == 0.3  # global solver, system overrides merged
+    assert resolve(cfg, "argon")["solver"]["tolerance"] == argon["rollout"]["solver"]["tolerance"]
+
+
 def mutate(cfg, path, value):
     bad = copy.deepcopy(cfg)
     node = bad
@@ -67,6 +83,11 @@ BAD = [
     (("presets", "test", "three_body", "rollout", "iterations"), [0], "iterations"),
     (("presets", "test", "one_body", "pairing", "lag"), KeyError, "lag"),
     (("device",), "tpu", "device"),
+    (("systems", "argon", "epsilon"), -0.0104, "epsilon"),
+    (("systems", "argon", "cells"), [4, 4], "cells"),
+    (("presets", "demo", "argon", "training", "precision"), 16, "precision"),
+    (("presets", "demo", "argon", "reference", "seed"), 0, "seed"),
+    (("presets", "paper", "argon", "rollout", "solver"), {"tolerance": 0}, "tolerance"),
 ]
 
 
@@ -86,6 +107,10 @@ def test_bad_config_names_the_key(good, path, value, needle):
         (("systems", "three_body", "q0"), [[0.0, 0.0], [1.0, 0.0]], "systems.three_body.q0"),
         (("systems", "one_body", "p0"), [[0.0, 1.0, 0.0]], "systems.one_body.p0"),
         (("systems", "one_body", "q0"), [[0.0, 0.0]], "systems.one_body.q0"),
+        (("presets", "demo", "argon", "pairing", "lag"), 20, "presets.demo.argon.pairing.lag"),
+        (("presets", "demo", "argon", "pairing", "stride"), 100, "presets.demo.argon.pairing.stride"),
+        (("presets", "test", "argon", "reference", "runs"), 2, "presets.test.argon.reference.runs"),
+        (("presets", "test", "argon", "rollout", "steps"), 21, "presets.test.argon.rollout.steps"),
     ],
 )
 def test_cross_key_checks_name_the_key(good, path, value, needle):

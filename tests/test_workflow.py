@@ -1,6 +1,6 @@
 """End to end: the Snakemake workflow at the `test` preset, interrupted and resumed.
 
-Runs the whole DAG (both few-body figures and metrics tables) in a temporary
+Runs the whole DAG (few-body and argon figures and metrics tables) in a temporary
 copy of the repository, interrupts the first run with Ctrl-C (SIGINT) while it
 works, checks that the same command then finishes, that a third invocation has
 nothing to do, and that the report embeds the figures.
@@ -61,6 +61,25 @@ def test_outputs_exist_and_nothing_half_written(finished):
         assert (finished / f"results/logs/train/{system}_symplectic.log").is_file()
         assert (finished / f"results/benchmarks/rollout/{system}_direct.tsv").is_file()
     assert not list(finished.glob("results/**/.*.npz")) and not list(finished.glob("figures/.*"))
+    for path in ("figures/argon.pdf", "figures/argon.png", "results/argon/metrics.csv"):
+        assert (finished / path).stat().st_size > 0, path
+    assert len(list(finished.glob("results/argon/reference/run*.extxyz"))) == 3
+    for kind, arch in (("direct", "flashmd"), ("symplectic", "flashmd_symplectic")):
+        options = (finished / f"results/argon/training/{kind}/options.yaml").read_text()
+        assert f"name: experimental.{arch}\n" in options and "timestep: 16.0" in options
+        assert (finished / f"results/logs/md_train/argon_{kind}.log").is_file()
+
+
+def test_argon_metrics(finished):
+    table = pd.read_csv(finished / "results/argon/metrics.csv").set_index("method")
+    assert list(table.index) == ["reference", "direct", "symplectic_k2", "symplectic_converged"]
+    # velocity Verlet at 1 fs conserves the (shifted-potential) energy: ~1e-5 meV/atom here
+    assert table.loc["reference", "max_abs_energy_error_meV_per_atom"] < 1e-2
+    assert 40 < table.loc["reference", "mean_temperature_K"] < 160
+    assert table.loc["symplectic_k2", "mean_iterations"] == 2
+    assert table.loc["direct", "mean_iterations"] == 0
+    assert table.loc["symplectic_converged", "mean_iterations"] > 2
+    assert (table["wall_time_s"] > 0).all()
 
 
 def test_metrics_tables(finished):
@@ -87,6 +106,7 @@ def test_report_embeds_every_figure(finished):
     snakemake(finished, "--report", "report.html")
     html = (finished / "report.html").read_text(errors="ignore")
     assert "one_body.png" in html and "three_body.png" in html and "metrics.csv" in html
+    assert "argon.png" in html
 
 
 def test_bad_config_stops_before_any_job(finished):
@@ -99,3 +119,11 @@ def test_slurm_profile_plans_the_paper_dag(finished):
     proc = snakemake(finished, "-n", "--profile", "profiles/slurm", "all", config=("preset=paper",))
     out = proc.stdout + proc.stderr
     assert "slurm_partition=gpu" in out and "gpu=1" in out
+
+
+def test_training_resumes_from_its_checkpoints(finished):
+    # last in this module: it regenerates a model, which outdates the rollouts downstream
+    (finished / "results/argon/models/symplectic.pt").unlink()
+    snakemake(finished, "results/argon/models/symplectic.pt")
+    log = (finished / "results/logs/md_train/argon_symplectic.log").read_text()
+    assert "resuming from" in log and "--restart auto" in log

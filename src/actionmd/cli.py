@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 
-from . import fewbody
+from . import argon, fewbody
 from .config import ConfigError
 from .io import InputError
 
@@ -64,6 +64,44 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pdf", required=True)
     p.add_argument("--png", default=None)
     p.add_argument("rollouts", nargs="+")
+
+    # atomistic systems (argon): LAMMPS reference, metatrain models, metatomic rollouts
+    p = sub.add_parser("md-reference", help="one LAMMPS reference run (NPT then NVE frames, extxyz)")
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--run", type=int, required=True, help="run index (seed = reference.seed + run)")
+    p.add_argument("--workdir", default=None, help="checkpoints of an interrupted run (resumed)")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("md-dataset", help="metatrain datasets (both models) from the reference runs")
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("trajectories", nargs="+")
+
+    p = sub.add_parser("md-train", help="train and export a FlashMD model with metatrain (resumes)")
+    p.add_argument("--kind", choices=["direct", "symplectic"], required=True)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--datasets", required=True, help="folder of the md-dataset files")
+    p.add_argument("--workdir", required=True, help="metatrain's run folder (options, checkpoints, logs)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("md-rollout", help="one NVE rollout: reference, direct, symplectic_kK, symplectic_converged")
+    p.add_argument("--method", required=True)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--initial", required=True, help="extxyz whose first frame is the initial state")
+    p.add_argument("--direct", default=None)
+    p.add_argument("--symplectic", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("md-metrics", help="energy/temperature drift and cost of the rollouts (CSV)")
+    p.add_argument("--out", required=True)
+    p.add_argument("rollouts", nargs="+")
+
+    p = sub.add_parser("md-figure", help="energy and temperature vs time of the rollouts")
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--png", default=None)
+    p.add_argument("rollouts", nargs="+")
     return ap
 
 
@@ -91,6 +129,18 @@ def _run(args: argparse.Namespace) -> None:
         fewbody.write_metrics(args.rollouts, args.out)
     elif args.command == "figure":
         fewbody.plot(args.system, args.rollouts, args.pdf, args.png)
+    elif args.command == "md-reference":
+        argon.simulate_reference(args.config, args.run, args.out, args.workdir)
+    elif args.command == "md-dataset":
+        argon.build_dataset(args.config, args.trajectories, args.out_dir)
+    elif args.command == "md-train":
+        argon.train_model(args.kind, args.config, args.datasets, args.workdir, args.out, args.threads)
+    elif args.command == "md-rollout":
+        argon.run_rollout(args.method, args.config, args.initial, args.out, args.direct, args.symplectic, args.threads)
+    elif args.command == "md-metrics":
+        argon.write_metrics(args.rollouts, args.out)
+    elif args.command == "md-figure":
+        argon.plot(args.rollouts, args.pdf, args.png)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 FEW_BODY = ("one_body", "three_body")
+ATOMISTIC = ("argon",)
 
 
 class ConfigError(ValueError):
@@ -42,6 +43,8 @@ def validate(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
 def check(config: dict[str, Any]) -> None:
     """Cross-key checks on an already schema-valid config."""
     for name, system in config["systems"].items():
+        if name not in FEW_BODY:
+            continue
         q0, p0 = np.asarray(system["q0"], float), np.asarray(system["p0"], float)
         n = len(system["masses"])
         for key, arr in (("q0", q0), ("p0", p0)):
@@ -55,6 +58,9 @@ def check(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key 'systems.{name}.q0': a body sits on the central mass")
     for preset, protocols in config["presets"].items():
         for name, proto in protocols.items():
+            if name in ATOMISTIC:
+                _check_md_protocol(f"presets.{preset}.{name}", proto)
+                continue
             ref, pair = proto["reference"], proto["pairing"]
             usable = ref["steps"] + 1 - round(pair["validation_fraction"] * (ref["steps"] + 1))
             if pair["lag"] >= usable:
@@ -64,16 +70,38 @@ def check(config: dict[str, Any]) -> None:
                 )
 
 
+def _check_md_protocol(key: str, proto: dict[str, Any]) -> None:
+    ref, pair, roll = proto["reference"], proto["pairing"], proto["rollout"]
+    for what in ("lag", "stride"):
+        if pair[what] % ref["save_every"]:
+            raise ConfigError(
+                f"config key '{key}.pairing.{what}': {pair[what]} MD steps is not a multiple of "
+                f"reference.save_every ({ref['save_every']}), so its frames are not saved"
+            )
+    if ref["nve_steps"] % ref["save_every"]:
+        raise ConfigError(f"config key '{key}.reference.nve_steps': not a multiple of reference.save_every")
+    if pair["lag"] > ref["nve_steps"]:
+        raise ConfigError(f"config key '{key}.pairing.lag': longer than the NVE run ({ref['nve_steps']} steps)")
+    if ref["runs"] < pair["validation_runs"] + pair["held_out_runs"] + 1:
+        raise ConfigError(
+            f"config key '{key}.reference.runs': {ref['runs']} runs leave none for training after "
+            f"{pair['validation_runs']} validation and {pair['held_out_runs']} held-out runs"
+        )
+    if roll["steps"] % roll["save_every"]:
+        raise ConfigError(f"config key '{key}.rollout.steps': not a multiple of rollout.save_every")
+
+
 def resolve(config: dict[str, Any], system: str) -> dict[str, Any]:
     """Physics and protocol of one system at the selected preset, plus the global settings."""
     if system not in config["systems"]:
         raise ConfigError(f"unknown system '{system}': config key 'systems' has {sorted(config['systems'])}")
     protocol = config["presets"][config["preset"]][system]
+    solver = {**config["solver"], **protocol.get("rollout", {}).get("solver", {})}
     return {
         "name": system,
         "physics": config["systems"][system],
         **protocol,
-        "solver": config["solver"],
+        "solver": solver,
         "device": config["device"],
     }
 

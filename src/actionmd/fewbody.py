@@ -141,14 +141,7 @@ def run_rollout(
                 raise InputError(f"rollout {method} needs the symplectic model")
             gf, payload = load_model(symplectic)
             _check_lag(symplectic, payload, big_dt)
-            solver = cfg["solver"]
-            settings = SolverSettings(
-                iterations=k,
-                mixing=solver["mixing"],
-                tolerance=solver["tolerance"],
-                max_iterations=solver["max_iterations"],
-                anderson=solver["anderson"],
-            )
+            settings = SolverSettings.from_config(cfg["solver"], k)
         roll = run_model_rollout(
             system, q0, p0, big_dt, steps, direct_model, gf, settings, method, log_every=max(steps // 10, 1)
         )

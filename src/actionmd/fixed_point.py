@@ -42,6 +42,12 @@ class SolverSettings:
     max_iterations: int = 1000
     anderson: int = 0
 
+    @classmethod
+    def from_config(cls, solver: dict, iterations: int | None) -> SolverSettings:
+        """Settings from config.yaml's ``solver`` block, with K (None: converge to tolerance)."""
+        keys = ("mixing", "tolerance", "max_iterations", "anderson")
+        return cls(iterations=iterations, **{k: solver[k] for k in keys})
+
     def __post_init__(self) -> None:
         if self.iterations is not None and self.iterations < 0:
             raise ValueError(f"iterations must be >= 0 or None, got {self.iterations}")

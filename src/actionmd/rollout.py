@@ -123,9 +123,7 @@ def run_model_rollout(
     wall = time.perf_counter() - t0
     if unconverged:
         log.warning("%s: %d steps did not reach the solver tolerance", method, unconverged)
-    history = _pad(histories, steps)
-    counts = np.zeros(steps, dtype=np.int64)
-    counts[: len(histories)] = [len(h) for h in histories]
+    history, counts, residual = solver_record(histories, steps)
     return Rollout(
         method,
         dt * np.arange(steps + 1),
@@ -133,11 +131,20 @@ def run_model_rollout(
         p_out,
         system.energy(q_out, p_out),
         counts,
-        _last_residual(history, counts),
+        residual,
         wall,
         {"diverged_at": diverged_at, "unconverged_steps": unconverged, "dt": dt},
         history if generating_function is not None else None,
     )
+
+
+def solver_record(histories: list[list[float]], steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From the residual history of each step: the NaN-padded (steps, max iterations) array,
+    the iteration count of each step and its final residual (steps not taken count 0)."""
+    history = _pad(histories, steps)
+    counts = np.zeros(steps, dtype=np.int64)
+    counts[: len(histories)] = [len(h) for h in histories]
+    return history, counts, _last_residual(history, counts)
 
 
 def _pad(histories: list[list[float]], steps: int) -> np.ndarray:

@@ -1,9 +1,9 @@
 localrules:
     metrics,
+    md_metrics,
 
 
 rule metrics:
-    """Energy error, drift, final position error and wall time of every rollout."""
     input:
         rollout_files,
     output:
@@ -17,7 +17,33 @@ rule metrics:
         "results/logs/metrics/{system}.log",
     benchmark:
         "results/benchmarks/metrics/{system}.tsv"
+    """Energy error, drift, final position error and wall time of every rollout."""
+    wildcard_constraints:
+        system=FEW_BODY_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     shell:
         "actionmd metrics --out {output} {input} > {log} 2>&1"
+
+
+rule md_metrics:
+    input:
+        md_rollout_files,
+    output:
+        report(
+            "results/{system}/metrics.csv",
+            caption="../report/md_metrics.rst",
+            category="{system}",
+            labels={"system": "{system}", "type": "metrics table"},
+        ),
+    log:
+        "results/logs/md_metrics/{system}.log",
+    benchmark:
+        "results/benchmarks/md_metrics/{system}.tsv"
+    """Energy and temperature drift, and wall time per simulated ps, of every rollout."""
+    wildcard_constraints:
+        system=ATOMISTIC_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    shell:
+        "actionmd md-metrics --out {output} {input} > {log} 2>&1"

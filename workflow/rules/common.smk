@@ -6,14 +6,17 @@ from pathlib import Path
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from actionmd.config import check, resolve  # noqa: E402
+from actionmd.config import ATOMISTIC, FEW_BODY, check, resolve  # noqa: E402
 from actionmd.rollout import method_name, parse_method  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
 check(config)
 
 SYSTEMS = list(config["systems"])
+FEW_BODY_SYSTEMS = "|".join(s for s in SYSTEMS if s in FEW_BODY)
+ATOMISTIC_SYSTEMS = "|".join(s for s in SYSTEMS if s in ATOMISTIC)
 MODEL_KINDS = ["direct", "symplectic"]
+MD_DATASETS = [f"{k}_{s}.extxyz" for k in MODEL_KINDS for s in ("train", "val")]
 
 
 wildcard_constraints:
@@ -87,3 +90,46 @@ def all_targets():
         ],
         system=SYSTEMS,
     )
+
+
+# --- atomistic systems (argon) ---
+
+
+def md_reference_runs(wildcards):
+    """Extxyz trajectories of every reference run of an atomistic system."""
+    runs = resolve(config, wildcards.system)["reference"]["runs"]
+    return expand(
+        "results/{system}/reference/run{run}.extxyz",
+        system=wildcards.system,
+        run=range(runs),
+    )
+
+
+def md_rollout_methods(system):
+    """Reference VV, the direct model and the symplectic model at each iteration count."""
+    rollout = resolve(config, system)["rollout"]
+    return ["reference", "direct"] + [method_name(k) for k in rollout["iterations"]]
+
+
+def md_rollout_files(wildcards):
+    return expand(
+        "results/{system}/rollouts/{method}.npz",
+        system=wildcards.system,
+        method=md_rollout_methods(wildcards.system),
+    )
+
+
+def md_rollout_settings(wildcards):
+    """The config a rollout depends on (changing another K's entry does not rerun it)."""
+    model, _ = parse_method(wildcards.method)
+    resolved = resolve(config, wildcards.system)
+    rollout = {
+        k: v
+        for k, v in resolved["rollout"].items()
+        if k not in ("iterations", "solver")
+    }
+    cfg = {key: resolved[key] for key in ("physics", "reference", "pairing", "device")}
+    cfg["rollout"] = rollout
+    if model == "symplectic":
+        cfg["solver"] = resolved["solver"]
+    return json.dumps(cfg, sort_keys=True)

@@ -1,5 +1,4 @@
 rule dataset:
-    """Pairs at the long-step lag, with time reversal; midpoint form for the symplectic model."""
     input:
         "results/{system}/reference.npz",
     output:
@@ -8,6 +7,9 @@ rule dataset:
         "results/logs/dataset/{system}_{kind}.log",
     benchmark:
         "results/benchmarks/dataset/{system}_{kind}.tsv"
+    """Pairs at the long-step lag, with time reversal; midpoint form for the symplectic model."""
+    wildcard_constraints:
+        system=FEW_BODY_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     threads: 1
@@ -19,3 +21,30 @@ rule dataset:
     shell:
         "actionmd dataset --kind {wildcards.kind} --trajectory {input} "
         "--config {params.config:q} --out {output} > {log} 2>&1"
+
+
+rule md_dataset:
+    input:
+        md_reference_runs,
+    output:
+        datasets=expand("results/{{system}}/datasets/{name}", name=MD_DATASETS),
+        initial="results/{system}/datasets/initial.extxyz",
+    log:
+        "results/logs/md_dataset/{system}.log",
+    benchmark:
+        "results/benchmarks/md_dataset/{system}.tsv"
+    """metatrain datasets of both models, split by run; initial states of the held-out runs."""
+    wildcard_constraints:
+        system=ATOMISTIC_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        config=lambda w: settings(w.system, "reference", "pairing"),
+        out_dir=lambda w, output: Path(output.initial).parent,
+    shell:
+        "actionmd md-dataset --config {params.config:q} --out-dir {params.out_dir} "
+        "{input} > {log} 2>&1"

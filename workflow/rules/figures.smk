@@ -1,9 +1,9 @@
 localrules:
     figure,
+    md_figure,
 
 
 rule figure:
-    """The paper's figure for a system (PDF for print, PNG for the report)."""
     input:
         rollout_files,
     output:
@@ -18,8 +18,35 @@ rule figure:
         "results/logs/figure/{system}.log",
     benchmark:
         "results/benchmarks/figure/{system}.tsv"
+    """The paper's figure for a system (PDF for print, PNG for the report)."""
+    wildcard_constraints:
+        system=FEW_BODY_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     shell:
         "actionmd figure --system {wildcards.system} --pdf {output.pdf} --png {output.png} "
         "{input} > {log} 2>&1"
+
+
+rule md_figure:
+    input:
+        md_rollout_files,
+    output:
+        pdf="figures/{system}.pdf",
+        png=report(
+            "figures/{system}.png",
+            caption="../report/md_figure.rst",
+            category="{system}",
+            labels={"system": "{system}", "type": "figure"},
+        ),
+    log:
+        "results/logs/md_figure/{system}.log",
+    benchmark:
+        "results/benchmarks/md_figure/{system}.tsv"
+    """Total energy and kinetic temperature vs time of every rollout (paper Fig. 5 for argon)."""
+    wildcard_constraints:
+        system=ATOMISTIC_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    shell:
+        "actionmd md-figure --pdf {output.pdf} --png {output.png} {input} > {log} 2>&1"

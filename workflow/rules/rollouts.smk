@@ -1,5 +1,4 @@
 rule rollout:
-    """One long-step rollout: reference VV, large-step VV, direct, or symplectic at K iterations."""
     input:
         unpack(rollout_models),
     output:
@@ -8,6 +7,9 @@ rule rollout:
         "results/logs/rollout/{system}_{method}.log",
     benchmark:
         "results/benchmarks/rollout/{system}_{method}.tsv"
+    """One long-step rollout: reference VV, large-step VV, direct, or symplectic at K iterations."""
+    wildcard_constraints:
+        system=FEW_BODY_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     threads: 1
@@ -21,3 +23,33 @@ rule rollout:
     shell:
         "actionmd rollout --method {wildcards.method} --config {params.config:q} "
         "{params.models} --out {output} > {log} 2>&1"
+
+
+rule md_rollout:
+    input:
+        unpack(rollout_models),
+        initial="results/{system}/datasets/initial.extxyz",
+    output:
+        "results/{system}/rollouts/{method}.npz",
+    log:
+        "results/logs/md_rollout/{system}_{method}.log",
+    benchmark:
+        "results/benchmarks/md_rollout/{system}_{method}.tsv"
+    """One NVE rollout of an atomistic system: LAMMPS VV, direct, or symplectic at K iterations."""
+    wildcard_constraints:
+        system=ATOMISTIC_SYSTEMS,
+        method=r"reference|direct|symplectic_k[0-9]+|symplectic_converged",
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        gpu=needs_gpu,
+        mem_mb=4000,
+        runtime=600,
+    params:
+        config=md_rollout_settings,
+        models=model_arguments,
+    shell:
+        "actionmd md-rollout --method {wildcards.method} --config {params.config:q} "
+        "--initial {input.initial} {params.models} --threads {threads} "
+        "--out {output} > {log} 2>&1"

@@ -1,5 +1,4 @@
 rule train:
-    """Train the direct MLP or the generating function S; resumes from its checkpoint."""
     input:
         "results/{system}/datasets/{kind}.npz",
     output:
@@ -8,6 +7,9 @@ rule train:
         "results/logs/train/{system}_{kind}.log",
     benchmark:
         "results/benchmarks/train/{system}_{kind}.tsv"
+    """Train the direct MLP or the generating function S; resumes from its checkpoint."""
+    wildcard_constraints:
+        system=FEW_BODY_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     threads: 1
@@ -21,3 +23,39 @@ rule train:
     shell:
         "actionmd train --kind {wildcards.kind} --dataset {input} --config {params.config:q} "
         "--checkpoint {params.checkpoint} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule md_train:
+    input:
+        lambda w: expand(
+            "results/{system}/datasets/{kind}_{split}.extxyz",
+            system=w.system,
+            kind=w.kind,
+            split=["train", "val"],
+        ),
+    output:
+        "results/{system}/models/{kind}.pt",
+    log:
+        "results/logs/md_train/{system}_{kind}.log",
+    benchmark:
+        "results/benchmarks/md_train/{system}_{kind}.tsv"
+    """Train and export a FlashMD model with metatrain (mtt train / mtt export); resumes."""
+    wildcard_constraints:
+        system=ATOMISTIC_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=720,
+    params:
+        config=lambda w: settings(
+            w.system, "physics", "reference", "pairing", "training", "device"
+        ),
+        datasets="results/{system}/datasets",
+        workdir="results/{system}/training/{kind}",
+    shell:
+        "actionmd md-train --kind {wildcards.kind} --config {params.config:q} "
+        "--datasets {params.datasets} --workdir {params.workdir} --threads {threads} "
+        "--out {output} > {log} 2>&1"

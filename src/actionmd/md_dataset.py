@@ -1,0 +1,125 @@
+"""metatrain datasets from atomistic reference trajectories.
+
+Each reference run (one extxyz trajectory, unwrapped positions) is paired on its
+own with :func:`actionmd.pairing.make_pairs`: pairs (x_t, x_{t+lag}) with t
+every ``stride`` MD steps. Runs are split, not frames: the first runs train,
+the next ``validation_runs`` validate, and the last ``held_out_runs`` never
+enter a dataset and give the rollouts' initial conditions.
+
+Files written for metatrain's ASE reader (extxyz, one structure per sample):
+
+* ``direct_{train,val}.extxyz``: positions and ``momenta`` of x_t, arrays
+  ``future_positions``/``future_momenta`` of x_{t+lag}; every pair also enters
+  time-reversed, (q_{t+lag}, -p_{t+lag}) -> (q_t, -p_t).
+* ``symplectic_{train,val}.extxyz``: the midpoint (qbar, pbar) as positions and
+  momenta, arrays ``delta_q``/``delta_p`` = (q' - q, p' - p); reversed pairs
+  too, at (qbar, -pbar) with increments (-dq, dp).
+* ``initial.extxyz``: the first frame of each held-out run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .io import atomic_path
+from .pairing import Pairs, make_pairs, with_time_reversal
+from .trajectory import Trajectory, read_trajectory, write_frames
+
+KINDS = ("direct", "symplectic")
+SPLITS = ("train", "val")
+
+
+def _frames_per(steps: int, save_every: int, what: str) -> int:
+    if steps % save_every:
+        raise ValueError(f"pairing {what} ({steps} MD steps) is not a multiple of the saved interval ({save_every})")
+    return steps // save_every
+
+
+def run_pairs(traj: Trajectory, lag: int, stride: int, save_every: int) -> Pairs:
+    """Pairs of one run; ``lag``/``stride`` in MD steps, frames saved every ``save_every`` steps."""
+    return make_pairs(
+        traj.positions,
+        traj.momenta,
+        _frames_per(lag, save_every, "lag"),
+        _frames_per(stride, save_every, "stride"),
+    )
+
+
+def _atoms(traj: Trajectory, q: np.ndarray, p: np.ndarray, arrays: dict[str, np.ndarray]):
+    import ase
+
+    atoms = ase.Atoms(numbers=traj.numbers, positions=q, cell=traj.cell, pbc=True)
+    atoms.set_masses(traj.masses)
+    atoms.set_momenta(p)
+    for key, value in arrays.items():
+        atoms.arrays[key] = np.ascontiguousarray(value)
+    return atoms
+
+
+def direct_frames(traj: Trajectory, pairs: Pairs) -> list:
+    """Direct-model samples: x_t -> x_{t+lag}, with the time-reversed copies."""
+    both = with_time_reversal(pairs)
+    return [
+        _atoms(traj, q0, p0, {"future_positions": q1, "future_momenta": p1})
+        for q0, p0, q1, p1 in zip(*both.arrays(), strict=True)
+    ]
+
+
+def symplectic_frames(traj: Trajectory, pairs: Pairs) -> list:
+    """Generating-function samples: midpoint inputs, (dq, dp) targets, with reversed pairs."""
+    both = with_time_reversal(pairs)
+    qbar, pbar = both.midpoint()
+    dq, dp = both.increments()
+    return [_atoms(traj, q, p, {"delta_q": a, "delta_p": b}) for q, p, a, b in zip(qbar, pbar, dq, dp, strict=True)]
+
+
+def split_runs(n_runs: int, validation_runs: int, held_out_runs: int) -> dict[str, list[int]]:
+    """Run indices of each split: train first, then validation, then held out."""
+    n_train = n_runs - validation_runs - held_out_runs
+    if n_train < 1 or validation_runs < 1 or held_out_runs < 1:
+        raise ValueError(
+            f"{n_runs} runs cannot give >= 1 training, {validation_runs} validation and {held_out_runs} held-out runs"
+        )
+    runs = list(range(n_runs))
+    return {
+        "train": runs[:n_train],
+        "val": runs[n_train : n_train + validation_runs],
+        "held_out": runs[n_train + validation_runs :],
+    }
+
+
+def build_datasets(
+    trajectories: list[str | Path],
+    lag: int,
+    stride: int,
+    save_every: int,
+    validation_runs: int,
+    held_out_runs: int,
+    out_dir: str | Path,
+) -> dict[str, int]:
+    """Write the datasets of both models and the held-out initial conditions; returns sample counts."""
+    out_dir = Path(out_dir)
+    splits = split_runs(len(trajectories), validation_runs, held_out_runs)
+    trajs = [read_trajectory(path) for path in trajectories]
+    counts: dict[str, int] = {}
+    for split in SPLITS:
+        frames: dict[str, list] = {kind: [] for kind in KINDS}
+        for run in splits[split]:
+            pairs = run_pairs(trajs[run], lag, stride, save_every)
+            if len(pairs) == 0:
+                raise ValueError(f"{trajectories[run]}: no pair at lag {lag} steps; lengthen the NVE run")
+            frames["direct"] += direct_frames(trajs[run], pairs)
+            frames["symplectic"] += symplectic_frames(trajs[run], pairs)
+        for kind in KINDS:
+            write_frames(out_dir / f"{kind}_{split}.extxyz", frames[kind])
+            counts[f"{kind}_{split}"] = len(frames[kind])
+    initial = [_atoms(trajs[r], trajs[r].positions[0], trajs[r].momenta[0], {}) for r in splits["held_out"]]
+    for run, atoms in zip(splits["held_out"], initial, strict=True):
+        atoms.info["source"] = str(trajectories[run])
+    write_frames(out_dir / "initial.extxyz", initial)
+    with atomic_path(out_dir / "splits.json") as tmp:
+        tmp.write_text(json.dumps({"runs": splits, "samples": counts}, indent=2))
+    return counts
