@@ -2,8 +2,9 @@
 # long-time-step simulations of molecular dynamics" (Bigi, Spies, Ceriotti).
 #
 #   snakemake --cores 8 figures/one_body.pdf          # one figure, demo scale
-#   snakemake --cores 8 --config preset=paper all     # the SI protocol
-#   snakemake --profile profiles/slurm --config preset=paper all
+#   snakemake --cores 8 figures/argon.pdf             # LAMMPS + metatrain pipeline (Fig. 5)
+#   snakemake --cores 8 all --config preset=paper     # the SI protocol (targets before --config)
+#   snakemake --profile profiles/slurm all --config preset=paper
 #
 # The chain per system: reference MD -> paired datasets -> trained models
 # (direct, symplectic) -> rollouts at several iteration counts -> metrics ->

@@ -190,3 +190,8 @@ def test_model_file_errors(models, tmp_path):
         SymmetrisedIncrement(ExportedModel(models / "direct.pt", *args))
     with pytest.raises(ValueError, match="not a direct map"):
         DirectMap(ExportedModel(models / "symplectic.pt", *args))
+    model = ExportedModel(models / "direct.pt", *args)
+    assert model.timestep == 16.0
+    model.check_timestep(16.0)
+    with pytest.raises(InputError, match="trained for a step of 16.0 fs"):
+        model.check_timestep(30.0)

@@ -146,8 +146,13 @@ def run_rollout(
             raise InputError(f"rollout {method} needs --direct{' and --symplectic' if model == 'symplectic' else ''}")
         device = pick_device(cfg["device"])
         args = (torch.as_tensor(traj.numbers), torch.as_tensor(traj.cell), torch.as_tensor(traj.masses), device)
-        direct_map = DirectMap(ExportedModel(direct, *args))
-        increment = SymmetrisedIncrement(ExportedModel(symplectic, *args)) if model == "symplectic" else None
+        models = [ExportedModel(direct, *args)]
+        if model == "symplectic":
+            models.append(ExportedModel(symplectic, *args))
+        for exported in models:
+            exported.check_timestep(big_dt)
+        direct_map = DirectMap(models[0])
+        increment = SymmetrisedIncrement(models[1]) if model == "symplectic" else None
         settings = SolverSettings.from_config(cfg["solver"], iterations) if model == "symplectic" else None
         arrays = run_ml_rollout(
             q0,

@@ -89,6 +89,8 @@ class ExportedModel:
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[caps.dtype]
         self.model = model.to(self.device)
         self.symplectic = "mtt::S3" in caps.outputs
+        # FlashMD models record the long step they were trained for (fs); NaN if unknown
+        self.timestep = float(getattr(model.module, "timestep", float("nan")))
         self.types = torch.as_tensor(types, dtype=torch.int32, device=self.device)
         self.cell = torch.as_tensor(cell, dtype=torch.float64).reshape(3, 3)
         if torch.count_nonzero(self.cell - torch.diag(torch.diagonal(self.cell))) > 0:
@@ -106,6 +108,13 @@ class ExportedModel:
 
         self._neighbor_lists = neighbor_lists_for_model("A", self.model)
         self.calls = 0
+
+    def check_timestep(self, timestep: float) -> None:
+        """Refuse a model trained for another long step than ``timestep`` (fs)."""
+        if self.timestep == self.timestep and abs(self.timestep - timestep) > 1e-6 * timestep:
+            raise InputError(
+                f"{self.path}: trained for a step of {self.timestep} fs, the rollout asks for {timestep} fs; retrain"
+            )
 
     def _system(self, positions: torch.Tensor, momenta: torch.Tensor):
         from metatomic.torch import System
