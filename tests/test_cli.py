@@ -54,3 +54,18 @@ def test_reference_step_writes_a_complete_trajectory(tmp_path):
     data = load_npz(out, required=("q", "p", "energy"))
     assert data["q"].shape == (501, 1, 2) and data["meta"]["max_rel_energy_error"] < 1e-6
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_outputs_get_the_usual_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from actionmd.io import save_npz
+
+    old = os.umask(0o022)
+    try:
+        save_npz(tmp_path / "out.npz", x=[1.0])
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "out.npz").stat().st_mode)
+    assert mode == 0o644  # not mkstemp's owner-only 0600: results on a shared cluster stay readable
