@@ -1,11 +1,15 @@
-"""NVE rollouts of an atomistic system with the learned long-step maps.
+"""NVE and NVT rollouts of an atomistic system with the learned long-step maps.
 
 From a held-out initial state (q0, p0) (A, (eV*u)^(1/2)), ``steps`` long steps
 Dt are taken with the direct model or with the symplectic model at K
 fixed-point iterations (or converged), and every ``save_every``-th state is kept.
 The reference potential energy of every saved frame is then computed with the
 reference engine, so the total energy H = K + V is known for every method; the
-wall time covers the ML steps only. A run that blows up (non-finite state or a
+wall time covers the ML steps only. With a thermostat (NVT), each long step is
+the OBABO split of :class:`actionmd.thermostat.OBABOIntegrator` (half a
+thermostat step, the map, half a thermostat step) and the energy the
+thermostat has added so far is saved with every frame (``thermostat_work``,
+eV), so that H - thermostat_work, the conserved quantity, is known. A run that blows up (non-finite state or a
 kinetic temperature beyond ``max_temperature``) stops there and its remaining
 frames are NaN, never made up.
 """
@@ -52,15 +56,30 @@ def run_ml_rollout(
     max_temperature: float = 1e4,
     method: str = "direct",
     progress_every: int = 0,
+    thermostat=None,
+    long_step: float | None = None,
 ) -> dict[str, Any]:
-    """Roll out the direct map (``increment`` None) or the symplectic corrector; arrays per saved frame."""
+    """Roll out the direct map (``increment`` None) or the symplectic corrector; arrays per saved frame.
+
+    ``thermostat``: an :class:`actionmd.thermostat.SVRThermostat` for NVT (None: NVE), applied
+    for ``long_step`` fs around every step.
+    """
     if steps % save_every:
         raise ValueError(f"steps ({steps}) must be a multiple of save_every ({save_every})")
     if increment is None:
         integrator: DirectIntegrator | SymplecticIntegrator = DirectIntegrator(direct)
     else:
         integrator = SymplecticIntegrator(increment, direct, settings or SolverSettings())
+    symplectic = integrator if isinstance(integrator, SymplecticIntegrator) else None
+    stepper = integrator
+    if thermostat is not None:
+        from .thermostat import OBABOIntegrator
+
+        if long_step is None:
+            raise ValueError("an NVT rollout needs the long step (fs) for its thermostat")
+        stepper = OBABOIntegrator(integrator, thermostat, long_step, masses)
     frames = steps // save_every + 1
+    work = np.zeros(frames)
     positions = np.full((frames, *q0.shape), np.nan)
     momenta = np.full((frames, *p0.shape), np.nan)
     positions[0], momenta[0] = q0, p0
@@ -71,10 +90,10 @@ def run_ml_rollout(
     diverged_at = None
     t0 = time.perf_counter()
     for k in range(1, steps + 1):
-        q, p = integrator.step(q, p)
-        if isinstance(integrator, SymplecticIntegrator) and integrator.last is not None:
-            histories.append(integrator.last.residuals)
-            unconverged += int(settings is not None and settings.iterations is None and not integrator.last.converged)
+        q, p = stepper.step(q, p)
+        if symplectic is not None and symplectic.last is not None:
+            histories.append(symplectic.last.residuals)
+            unconverged += int(settings is not None and settings.iterations is None and not symplectic.last.converged)
         pn = p.numpy()
         temp = float(temperature(pn, masses))
         if not (torch.isfinite(q).all() and np.isfinite(pn).all()) or temp > max_temperature:
@@ -83,6 +102,8 @@ def run_ml_rollout(
             break
         if k % save_every == 0:
             positions[k // save_every], momenta[k // save_every] = q.numpy(), pn
+            if thermostat is not None:
+                work[k // save_every] = float(stepper.thermostat_work)
         if progress_every and k % progress_every == 0:
             log.info(
                 "%s: step %d / %d, T = %.1f K, %.3f s/step",
@@ -103,6 +124,7 @@ def run_ml_rollout(
         "residual": residual,
         "wall_time": np.array(wall),
         "steps_done": np.array(diverged_at - 1 if diverged_at else steps),
+        **({"thermostat_work": work} if thermostat is not None else {}),
         **({"residual_history": history} if increment is not None else {}),
         "meta": {"method": method, "diverged_at": diverged_at, "unconverged_steps": unconverged},
     }
