@@ -258,6 +258,13 @@ def test_run_nve_continues_the_reference_trajectory(reference):
     # unwrapped input far outside the box is accepted and stays unwrapped
     shifted = run_nve(x + 2 * cell, p, cell, SYSTEM, dt=1.0, steps=40, save_every=20, progress=quiet)
     np.testing.assert_allclose(shifted["positions"], cont["positions"][:3] + 2 * cell, atol=1e-9)
+    # shift=True reports the shifted potential of the same trajectory
+    cut = run_nve(x, p, cell, SYSTEM, dt=1.0, steps=40, save_every=20, progress=quiet, shift=True)
+    np.testing.assert_array_equal(cut["positions"], cont["positions"][:3])
+    np.testing.assert_allclose(
+        cut["potential_energy"], potential_energies(cut["positions"], cell, SYSTEM, shift=True), rtol=1e-12
+    )
+    assert (cut["potential_energy"] > cont["potential_energy"][:3]).all()  # V(rc) < 0 is added back per pair
 
 
 def test_run_nve_is_velocity_verlet_in_ase_units(reference):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import InputError, atomic_path, load_npz, save_npz
+from .io import InputError, atomic_path, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def run_rollout(
     import torch
 
     from .fixed_point import SolverSettings
-    from .md_rollout import run_ml_rollout, temperature
+    from .md_rollout import kinetic_energy, run_ml_rollout, temperature
     from .reference_md import potential_energies, run_nve
     from .rollout import parse_method
     from .training import pick_device
@@ -128,7 +128,7 @@ def run_rollout(
 
         t0 = time.perf_counter()
         res = run_nve(
-            q0, p0, traj.cell, system, cfg["reference"]["dt"], steps * lag, save_every * lag, progress=log.info
+            q0, p0, traj.cell, system, cfg["reference"]["dt"], steps * lag, save_every * lag, log.info, shift=True
         )
         wall = time.perf_counter() - t0
         arrays: dict[str, Any] = {
@@ -138,7 +138,7 @@ def run_rollout(
             "steps_done": np.array(steps),
             "meta": {"method": method, "diverged_at": None, "dt": cfg["reference"]["dt"]},
         }
-        potential = potential_energies(res["positions"], traj.cell, system, shift=True)
+        potential = res["potential_energy"]
     elif model in ("direct", "symplectic"):
         from .atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
 
@@ -178,7 +178,7 @@ def run_rollout(
     # whenever a pair crosses the cutoff)
     arrays["time"] = big_dt * save_every * np.arange(len(potential))
     arrays["potential_energy"] = potential
-    arrays["kinetic_energy"] = 0.5 * np.sum(arrays["momenta"] ** 2 / traj.masses[:, None], axis=(1, 2))
+    arrays["kinetic_energy"] = kinetic_energy(arrays["momenta"], traj.masses)
     arrays["temperature"] = temperature(arrays["momenta"], traj.masses)
     arrays["meta"].update({"n_atoms": traj.n_atoms, "long_step": big_dt, "initial": str(initial)})
     total = (arrays["potential_energy"] + arrays["kinetic_energy"]) / traj.n_atoms
@@ -198,11 +198,9 @@ REQUIRED = ("time", "potential_energy", "kinetic_energy", "temperature", "wall_t
 
 
 def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
-    out = {}
-    for path in paths:
-        roll = load_npz(path, required=REQUIRED)
-        out[roll["meta"]["method"]] = roll
-    return out
+    from .rollout import load_rollouts
+
+    return load_rollouts(paths, REQUIRED)
 
 
 def _slope(t: np.ndarray, y: np.ndarray) -> float:
@@ -257,23 +255,12 @@ def write_metrics(paths: list[str | Path], out: str | Path) -> None:
     log.info("metrics:\n%s", table.to_string(index=False))
 
 
-def _label(method: str) -> str:
-    from .rollout import parse_method
-
-    kind, k = parse_method(method)
-    if kind == "reference":
-        return "reference VV (1 fs)"
-    if kind == "direct":
-        return "direct"
-    return "symplectic, converged" if k is None else f"symplectic, K = {k}"
+LABELS = {"reference": "reference VV (1 fs)", "direct": "direct"}
 
 
 def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None = None) -> None:
     """Fig. 5: total energy per atom minus its initial value, and kinetic temperature, vs time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .figures import _save, label, plt
 
     rollouts = load_rollouts(paths)
     methods = _order(list(rollouts))
@@ -294,7 +281,7 @@ def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None = None
             "color": colors[m],
             "lw": 1.6 if m in ("reference", "direct") else 1.2,
             "ls": "--" if m == "reference" else "-",
-            "label": _label(m),
+            "label": label(m, LABELS),
             "zorder": 3 if m == "reference" else 2,
         }
         ax_e.plot(t, de, **style)
@@ -321,9 +308,4 @@ def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None = None
     ax_t.text(0.99, 0.02, "x: run blew up (stopped)", transform=ax_t.transAxes, ha="right", va="bottom", fontsize=8)
     for ax in (ax_e, ax_t):
         ax.grid(alpha=0.3)
-    with atomic_path(pdf) as tmp:
-        fig.savefig(tmp, format="pdf")
-    if png:
-        with atomic_path(png) as tmp:
-            fig.savefig(tmp, format="png", dpi=150)
-    plt.close(fig)
+    _save(fig, pdf, png)

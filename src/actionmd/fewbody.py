@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import rollout
 from .analysis import metrics_table
 from .figures import PLOTTERS
 from .fixed_point import SolverSettings
@@ -162,11 +163,7 @@ def _check_lag(path: str | Path, payload: dict[str, Any], big_dt: float) -> None
 
 
 def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
-    out = {}
-    for path in paths:
-        roll = load_npz(path, required=("time", "q", "p", "energy", "iterations", "wall_time", "meta"))
-        out[roll["meta"]["method"]] = roll
-    return out
+    return rollout.load_rollouts(paths, ("time", "q", "p", "energy", "iterations", "wall_time", "meta"))
 
 
 def write_metrics(paths: list[str | Path], out: str | Path) -> None:

@@ -26,10 +26,11 @@ COLOURS = {"reference": "0.2", "direct": "tab:red", "vv_large": "tab:orange", "s
 BODY_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
 
 
-def label(method: str) -> str:
-    model, k = parse_method(method)
-    if method in LABELS:
-        return LABELS[method]
+def label(method: str, names: dict[str, str] = LABELS) -> str:
+    """Legend text of a rollout method; ``names`` for the methods that are not the symplectic map."""
+    _, k = parse_method(method)
+    if method in names:
+        return names[method]
     return "symplectic, converged" if k is None else f"symplectic, K = {k}"
 
 

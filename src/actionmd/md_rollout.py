@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from ase import units
 
 from .fixed_point import SolverSettings
 from .integrators import DirectIntegrator, SymplecticIntegrator
@@ -30,7 +31,7 @@ from .rollout import solver_record
 
 log = logging.getLogger(__name__)
 
-KB = 8.617333262e-5  # eV/K
+KB = units.kB  # eV/K, ASE's value, as in the reference MD and the thermostat
 
 
 def kinetic_energy(momenta: np.ndarray, masses: np.ndarray) -> np.ndarray:

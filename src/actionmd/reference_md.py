@@ -590,6 +590,7 @@ def run_nve(
     steps: int,
     save_every: int,
     progress: Progress = print,
+    shift: bool = False,
 ) -> dict[str, np.ndarray]:
     """Velocity Verlet (NVE) from a state in ASE units; a frame every ``save_every`` steps, step 0 included.
 
@@ -598,11 +599,15 @@ def run_nve(
     Returns arrays with a leading axis of ``steps // save_every + 1`` frames:
     ``time`` fs, ``step``, unwrapped ``positions`` A, ``momenta``, ``cell`` A,
     ``potential_energy``, ``kinetic_energy``, ``total_energy`` eV and
-    ``temperature`` K (3N - 3 degrees of freedom).
+    ``temperature`` K (3N - 3 degrees of freedom). ``shift=True`` reports the
+    potential shifted to zero at the cutoff, as :func:`potential_energies` does
+    (the forces, hence the trajectory, are the same).
     """
     protocol = MDProtocol(dt=dt, npt_steps=0, nve_steps=steps, save_every=save_every)  # validates
     with _LJSession(system) as md:
         md.build_state(positions, cell, protocol.dt)
+        if shift:
+            md.lmp.command("pair_modify shift yes")
         md.set_momenta(momenta)
         md.nve()
         md.run(0)

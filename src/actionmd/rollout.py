@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 
 from .fixed_point import SolverSettings
 from .integrators import DirectIntegrator, SymplecticIntegrator
+from .io import load_npz
 from .nbody import GravitationalSystem, velocity_verlet
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,15 @@ class Rollout:
             **({} if self.residual_history is None else {"residual_history": self.residual_history}),
             "meta": {"method": self.method, **self.meta},
         }
+
+
+def load_rollouts(paths: list[str | Path], required: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Rollout files (:func:`actionmd.io.save_npz`, method name in ``meta``) keyed by method."""
+    out = {}
+    for path in paths:
+        roll = load_npz(path, required=required)
+        out[roll["meta"]["method"]] = roll
+    return out
 
 
 def parse_method(method: str) -> tuple[str, int | None]:
