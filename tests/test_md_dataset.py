@@ -5,8 +5,9 @@ import ase.io
 import numpy as np
 import pytest
 
+from actionmd import argon
 from actionmd.io import InputError
-from actionmd.md_dataset import build_datasets, run_pairs, split_runs
+from actionmd.md_dataset import run_pairs, split_runs
 from actionmd.metatrain_training import make_options, target_mean_squares
 from actionmd.trajectory import read_trajectory, write_frames
 
@@ -78,7 +79,11 @@ def datasets(tmp_path):
         drifting_trajectory(path, seed=i)
         runs.append(path)
     out = tmp_path / "datasets"
-    counts = build_datasets(runs, lag=16, stride=40, save_every=4, validation_runs=1, held_out_runs=1, out_dir=out)
+    cfg = {
+        "pairing": {"lag": 16, "stride": 40, "validation_runs": 1, "held_out_runs": 1},
+        "reference": {"save_every": 4},
+    }
+    counts = argon.build_dataset(cfg, runs, out)
     return runs, out, counts
 
 

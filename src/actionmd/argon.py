@@ -49,20 +49,19 @@ def simulate_reference(cfg: dict[str, Any], run: int, out: str | Path, workdir: 
     run_reference(lj_system(cfg["physics"]), md_protocol(cfg["reference"]), seed, Path(out), workdir, log.info)
 
 
-def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: str | Path) -> None:
-    from .md_dataset import build_datasets
+def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: str | Path) -> dict[str, int]:
+    """Datasets split by run; the first frame of each held-out run is a rollout's initial state."""
+    from .md_dataset import _atoms, build_datasets, split_runs, write_initial
+    from .trajectory import read_trajectory
 
     pair, ref = cfg["pairing"], cfg["reference"]
-    counts = build_datasets(
-        trajectories,
-        pair["lag"],
-        pair["stride"],
-        ref["save_every"],
-        pair["validation_runs"],
-        pair["held_out_runs"],
-        out_dir,
-    )
+    splits = split_runs(len(trajectories), pair["validation_runs"], pair["held_out_runs"])
+    counts = build_datasets(trajectories, pair["lag"], pair["stride"], ref["save_every"], splits, out_dir)
+    held_out = [read_trajectory(trajectories[r]) for r in splits["held_out"]]
+    states = [_atoms(t, t.positions[0], t.momenta[0], {}) for t in held_out]
+    write_initial(Path(out_dir) / "initial.extxyz", states, [str(trajectories[r]) for r in splits["held_out"]])
     log.info("samples: %s", counts)
+    return counts
 
 
 def long_step(cfg: dict[str, Any]) -> float:
@@ -73,16 +72,16 @@ def long_step(cfg: dict[str, Any]) -> float:
 def train_model(
     kind: str, cfg: dict[str, Any], dataset_dir: str | Path, workdir: str | Path, out: str | Path, threads: int = 1
 ) -> None:
+    from .md_dataset import species_masses
     from .metatrain_training import make_options, train
     from .training import pick_device
 
     dataset_dir = Path(dataset_dir).resolve()
-    physics = cfg["physics"]
     options = make_options(
         kind,
         cfg["training"],
         long_step(cfg),
-        {18: physics["mass"]},
+        species_masses(dataset_dir / f"{kind}_train.extxyz"),
         dataset_dir / f"{kind}_train.extxyz",
         dataset_dir / f"{kind}_val.extxyz",
         pick_device(cfg["device"]).type,

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 
-from . import argon, fewbody
+from . import argon, fewbody, water
 from .config import ConfigError
 from .io import InputError
 
@@ -72,9 +72,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default=None, help="checkpoints of an interrupted run (resumed)")
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("water-equilibrate", help="q-TIP4P/f water equilibrated at the rollout temperature")
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("water-state-point", help="one q-TIP4P/f state point: Langevin NVT, then NVE frames")
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--volume", required=True, help="volume scale as in the file name, e.g. 1.00")
+    p.add_argument("--temperature", type=int, required=True, help="K")
+    p.add_argument("--initial", required=True, help="the equilibrated liquid (last frame used)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("md-dataset", help="metatrain datasets (both models) from the reference runs")
+    p.add_argument("--system", choices=["argon", "water"], default="argon")
     p.add_argument("--config", type=_json, required=True)
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--equilibrated", default=None, help="water: the equilibrated liquid, the rollouts' start")
     p.add_argument("trajectories", nargs="+")
 
     p = sub.add_parser("md-train", help="train and export a FlashMD model with metatrain (resumes)")
@@ -85,7 +100,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("md-rollout", help="one NVE rollout: reference, direct, symplectic_kK, symplectic_converged")
+    p = sub.add_parser(
+        "md-rollout", help="one rollout (argon NVE, water NVT): reference, direct, symplectic_kK, symplectic_converged"
+    )
+    p.add_argument("--system", choices=["argon", "water"], default="argon")
     p.add_argument("--method", required=True)
     p.add_argument("--config", type=_json, required=True)
     p.add_argument("--initial", required=True, help="extxyz whose first frame is the initial state")
@@ -94,11 +112,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("md-metrics", help="energy/temperature drift and cost of the rollouts (CSV)")
+    p = sub.add_parser("md-metrics", help="energy/temperature drift (water: + g_OO, diffusion) and cost (CSV)")
+    p.add_argument("--system", choices=["argon", "water"], default="argon")
+    p.add_argument("--config", type=_json, default=None, help="water: the resolved analysis settings")
     p.add_argument("--out", required=True)
     p.add_argument("rollouts", nargs="+")
 
-    p = sub.add_parser("md-figure", help="energy and temperature vs time of the rollouts")
+    p = sub.add_parser("md-figure", help="the paper's figure of an atomistic system (argon Fig. 5, water Fig. 2)")
+    p.add_argument("--system", choices=["argon", "water"], default="argon")
+    p.add_argument("--config", type=_json, default=None, help="water: the resolved analysis settings")
     p.add_argument("--pdf", required=True)
     p.add_argument("--png", default=None)
     p.add_argument("rollouts", nargs="+")
@@ -116,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _analysis(config: dict | None) -> dict:
+    if config is None or "analysis" not in config:
+        raise InputError("water metrics and figure need --config with the resolved 'analysis' section")
+    return config["analysis"]
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.command == "reference":
         fewbody.simulate_reference(args.config, args.out)
@@ -131,14 +159,27 @@ def _run(args: argparse.Namespace) -> None:
         fewbody.plot(args.system, args.rollouts, args.pdf, args.png)
     elif args.command == "md-reference":
         argon.simulate_reference(args.config, args.run, args.out, args.workdir)
+    elif args.command == "water-equilibrate":
+        water.equilibrate(args.config, args.out, args.threads)
+    elif args.command == "water-state-point":
+        water.simulate_state_point(args.config, args.volume, args.temperature, args.initial, args.out, args.threads)
+    elif args.command == "md-dataset" and args.system == "water":
+        if args.equilibrated is None:
+            raise InputError("md-dataset --system water needs --equilibrated (the rollouts' initial state)")
+        water.build_dataset(args.config, args.trajectories, args.equilibrated, args.out_dir)
     elif args.command == "md-dataset":
         argon.build_dataset(args.config, args.trajectories, args.out_dir)
     elif args.command == "md-train":
         argon.train_model(args.kind, args.config, args.datasets, args.workdir, args.out, args.threads)
     elif args.command == "md-rollout":
-        argon.run_rollout(args.method, args.config, args.initial, args.out, args.direct, args.symplectic, args.threads)
+        module = water if args.system == "water" else argon
+        module.run_rollout(args.method, args.config, args.initial, args.out, args.direct, args.symplectic, args.threads)
+    elif args.command == "md-metrics" and args.system == "water":
+        water.write_metrics(args.rollouts, _analysis(args.config), args.out)
     elif args.command == "md-metrics":
         argon.write_metrics(args.rollouts, args.out)
+    elif args.command == "md-figure" and args.system == "water":
+        water.plot(args.rollouts, _analysis(args.config), args.pdf, args.png)
     elif args.command == "md-figure":
         argon.plot(args.rollouts, args.pdf, args.png)
 

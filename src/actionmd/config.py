@@ -18,7 +18,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 FEW_BODY = ("one_body", "three_body")
-ATOMISTIC = ("argon",)
+ATOMISTIC = ("argon", "water")  # metatrain models, metatomic rollouts
+LAMMPS_LJ = ("argon",)  # reference MD with LAMMPS (rule md_reference)
+WATER = ("water",)  # reference MD with q-TIP4P/f over a state-point grid
 
 
 class ConfigError(ValueError):
@@ -58,6 +60,9 @@ def check(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key 'systems.{name}.q0': a body sits on the central mass")
     for preset, protocols in config["presets"].items():
         for name, proto in protocols.items():
+            if name in WATER:
+                _check_water_protocol(f"presets.{preset}.{name}", proto)
+                continue
             if name in ATOMISTIC:
                 _check_md_protocol(f"presets.{preset}.{name}", proto)
                 continue
@@ -89,6 +94,35 @@ def _check_md_protocol(key: str, proto: dict[str, Any]) -> None:
         )
     if roll["steps"] % roll["save_every"]:
         raise ConfigError(f"config key '{key}.rollout.steps': not a multiple of rollout.save_every")
+
+
+def _check_water_protocol(key: str, proto: dict[str, Any]) -> None:
+    ref, pair, roll = proto["reference"], proto["pairing"], proto["rollout"]
+    for what in ("lag", "stride"):
+        if pair[what] % ref["save_every"]:
+            raise ConfigError(
+                f"config key '{key}.pairing.{what}': {pair[what]} MD steps is not a multiple of "
+                f"reference.save_every ({ref['save_every']}), so its frames are not saved"
+            )
+    if ref["nve_steps"] % ref["save_every"]:
+        raise ConfigError(f"config key '{key}.reference.nve_steps': not a multiple of reference.save_every")
+    if pair["lag"] > ref["nve_steps"]:
+        raise ConfigError(f"config key '{key}.pairing.lag': longer than the NVE run ({ref['nve_steps']} steps)")
+    temps = ref["temperatures"]
+    if temps["stop"] < temps["start"]:
+        raise ConfigError(f"config key '{key}.reference.temperatures.stop': below temperatures.start")
+    n_points = len(ref["volume_scales"]) * len(range(temps["start"], temps["stop"] + 1, temps["step"]))
+    n_val = n_points // pair["validation_every"]
+    if pair["validation_every"] < 2 or n_val < 1:
+        raise ConfigError(
+            f"config key '{key}.pairing.validation_every': with {n_points} state points and every "
+            f"{pair['validation_every']}-th validating, no state point is left for training or for validation"
+        )
+    if roll["steps"] % roll["save_every"]:
+        raise ConfigError(f"config key '{key}.rollout.steps': not a multiple of rollout.save_every")
+    fit = proto["analysis"]["msd_fit"]
+    if not 0 <= fit[0] < fit[1] <= 1:
+        raise ConfigError(f"config key '{key}.analysis.msd_fit': need 0 <= start < end <= 1 (fractions of the run)")
 
 
 def resolve(config: dict[str, Any], system: str) -> dict[str, Any]:

@@ -14,7 +14,8 @@ Files written for metatrain's ASE reader (extxyz, one structure per sample):
 * ``symplectic_{train,val}.extxyz``: the midpoint (qbar, pbar) as positions and
   momenta, arrays ``delta_q``/``delta_p`` = (q' - q, p' - p); reversed pairs
   too, at (qbar, -pbar) with increments (-dq, dp).
-* ``initial.extxyz``: the first frame of each held-out run.
+* ``initial.extxyz``: the rollouts' initial states (:func:`write_initial`), e.g. the
+  first frame of each held-out run.
 """
 
 from __future__ import annotations
@@ -96,14 +97,15 @@ def build_datasets(
     lag: int,
     stride: int,
     save_every: int,
-    validation_runs: int,
-    held_out_runs: int,
+    splits: dict[str, list[int]],
     out_dir: str | Path,
 ) -> dict[str, int]:
-    """Write the datasets of both models and the held-out initial conditions; returns sample counts."""
+    """Write the datasets of both models, ``splits["train"]``/``["val"]`` naming runs; returns sample counts.
+
+    ``splits.json`` records the split (and any other entries of ``splits``, e.g. held-out runs).
+    """
     out_dir = Path(out_dir)
-    splits = split_runs(len(trajectories), validation_runs, held_out_runs)
-    trajs = [read_trajectory(path) for path in trajectories]
+    trajs = {run: read_trajectory(trajectories[run]) for split in SPLITS for run in splits[split]}
     counts: dict[str, int] = {}
     for split in SPLITS:
         frames: dict[str, list] = {kind: [] for kind in KINDS}
@@ -116,10 +118,26 @@ def build_datasets(
         for kind in KINDS:
             write_frames(out_dir / f"{kind}_{split}.extxyz", frames[kind])
             counts[f"{kind}_{split}"] = len(frames[kind])
-    initial = [_atoms(trajs[r], trajs[r].positions[0], trajs[r].momenta[0], {}) for r in splits["held_out"]]
-    for run, atoms in zip(splits["held_out"], initial, strict=True):
-        atoms.info["source"] = str(trajectories[run])
-    write_frames(out_dir / "initial.extxyz", initial)
+    files = {split: [str(trajectories[r]) for r in runs] for split, runs in splits.items()}
     with atomic_path(out_dir / "splits.json") as tmp:
-        tmp.write_text(json.dumps({"runs": splits, "samples": counts}, indent=2))
+        tmp.write_text(json.dumps({"runs": splits, "files": files, "samples": counts}, indent=2))
     return counts
+
+
+def write_initial(path: str | Path, states: list, sources: list[str]) -> None:
+    """The rollouts' initial states (ASE atoms with momenta), each tagged with the file it came from."""
+    frames = []
+    for atoms, source in zip(states, sources, strict=True):
+        frame = atoms.copy()
+        frame.calc = None
+        frame.info = {"source": source}
+        frames.append(frame)
+    write_frames(path, frames)
+
+
+def species_masses(path: str | Path) -> dict[int, float]:
+    """Atomic number -> mass (u) of the atoms in the first frame of an extxyz file."""
+    import ase.io
+
+    atoms = ase.io.read(path, index=0, format="extxyz")
+    return {int(z): float(m) for z, m in zip(atoms.numbers, atoms.get_masses(), strict=True)}

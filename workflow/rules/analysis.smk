@@ -1,6 +1,7 @@
 localrules:
     metrics,
     md_metrics,
+    water_metrics,
 
 
 rule metrics:
@@ -42,8 +43,34 @@ rule md_metrics:
         "results/benchmarks/md_metrics/{system}.tsv"
     """Energy and temperature drift, and wall time per simulated ps, of every rollout."""
     wildcard_constraints:
-        system=ATOMISTIC_SYSTEMS,
+        system=LAMMPS_LJ_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     shell:
         "actionmd md-metrics --out {output} {input} > {log} 2>&1"
+
+
+rule water_metrics:
+    input:
+        md_rollout_files,
+    output:
+        report(
+            "results/{system}/metrics.csv",
+            caption="../report/water_metrics.rst",
+            category="{system}",
+            labels={"system": "{system}", "type": "metrics table"},
+        ),
+    log:
+        "results/logs/water_metrics/{system}.log",
+    benchmark:
+        "results/benchmarks/water_metrics/{system}.tsv"
+    """Drift of the conserved quantity, T_O and T_H, g_OO peak, diffusion and cost of every rollout."""
+    wildcard_constraints:
+        system=WATER_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    params:
+        config=lambda w: settings(w.system, "analysis"),
+    shell:
+        "actionmd md-metrics --system {wildcards.system} --config {params.config:q} "
+        "--out {output} {input} > {log} 2>&1"

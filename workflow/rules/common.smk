@@ -6,8 +6,9 @@ from pathlib import Path
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from actionmd.config import ATOMISTIC, FEW_BODY, check, resolve  # noqa: E402
+from actionmd.config import ATOMISTIC, FEW_BODY, LAMMPS_LJ, WATER, check, resolve  # noqa: E402
 from actionmd.rollout import method_name, parse_method  # noqa: E402
+from actionmd.water import state_point_name, state_points  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
 check(config)
@@ -15,6 +16,8 @@ check(config)
 SYSTEMS = list(config["systems"])
 FEW_BODY_SYSTEMS = "|".join(s for s in SYSTEMS if s in FEW_BODY)
 ATOMISTIC_SYSTEMS = "|".join(s for s in SYSTEMS if s in ATOMISTIC)
+LAMMPS_LJ_SYSTEMS = "|".join(s for s in SYSTEMS if s in LAMMPS_LJ)
+WATER_SYSTEMS = "|".join(s for s in SYSTEMS if s in WATER)
 MODEL_KINDS = ["direct", "symplectic"]
 MD_DATASETS = [f"{k}_{s}.extxyz" for k in MODEL_KINDS for s in ("train", "val")]
 
@@ -96,13 +99,32 @@ def all_targets():
 
 
 def md_reference_runs(wildcards):
-    """Extxyz trajectories of every reference run of an atomistic system."""
-    runs = resolve(config, wildcards.system)["reference"]["runs"]
+    """Extxyz trajectories of every reference run (argon) or state point (water), in order."""
+    reference = resolve(config, wildcards.system)["reference"]
+    if wildcards.system in WATER:
+        return [
+            f"results/{wildcards.system}/reference/{state_point_name(v, t)}.extxyz"
+            for v, t in state_points(reference)
+        ]
     return expand(
         "results/{system}/reference/run{run}.extxyz",
         system=wildcards.system,
-        run=range(runs),
+        run=range(reference["runs"]),
     )
+
+
+def md_dataset_inputs(wildcards):
+    """The reference runs, and for water the equilibrated liquid the rollouts start from."""
+    inputs = {"runs": md_reference_runs(wildcards)}
+    if wildcards.system in WATER:
+        inputs["equilibrated"] = f"results/{wildcards.system}/reference/equilibrated.extxyz"
+    return inputs
+
+
+def md_dataset_extra(wildcards, input):
+    if "equilibrated" in input.keys():
+        return f"--equilibrated {input.equilibrated}"
+    return ""
 
 
 def md_rollout_methods(system):
@@ -128,7 +150,10 @@ def md_rollout_settings(wildcards):
         for k, v in resolved["rollout"].items()
         if k not in ("iterations", "solver")
     }
-    cfg = {key: resolved[key] for key in ("physics", "reference", "pairing", "device")}
+    keys = ("physics", "reference", "pairing", "device") + (
+        ("box", "equilibration") if wildcards.system in WATER else ()
+    )
+    cfg = {key: resolved[key] for key in keys}
     cfg["rollout"] = rollout
     if model == "symplectic":
         cfg["solver"] = resolved["solver"]

@@ -25,7 +25,7 @@ rule dataset:
 
 rule md_dataset:
     input:
-        md_reference_runs,
+        unpack(md_dataset_inputs),
     output:
         datasets=expand("results/{{system}}/datasets/{name}", name=MD_DATASETS),
         initial="results/{system}/datasets/initial.extxyz",
@@ -33,7 +33,7 @@ rule md_dataset:
         "results/logs/md_dataset/{system}.log",
     benchmark:
         "results/benchmarks/md_dataset/{system}.tsv"
-    """metatrain datasets of both models, split by run; initial states of the held-out runs."""
+    """metatrain datasets of both models, split by run (state point); the rollouts' initial states."""
     wildcard_constraints:
         system=ATOMISTIC_SYSTEMS,
     conda:
@@ -45,6 +45,7 @@ rule md_dataset:
     params:
         config=lambda w: settings(w.system, "reference", "pairing"),
         out_dir=lambda w, output: Path(output.initial).parent,
+        extra=md_dataset_extra,
     shell:
-        "actionmd md-dataset --config {params.config:q} --out-dir {params.out_dir} "
-        "{input} > {log} 2>&1"
+        "actionmd md-dataset --system {wildcards.system} --config {params.config:q} "
+        "--out-dir {params.out_dir} {params.extra} {input.runs} > {log} 2>&1"

@@ -1,6 +1,7 @@
 localrules:
     figure,
     md_figure,
+    water_figure,
 
 
 rule figure:
@@ -45,8 +46,35 @@ rule md_figure:
         "results/benchmarks/md_figure/{system}.tsv"
     """Total energy and kinetic temperature vs time of every rollout (paper Fig. 5 for argon)."""
     wildcard_constraints:
-        system=ATOMISTIC_SYSTEMS,
+        system=LAMMPS_LJ_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     shell:
         "actionmd md-figure --pdf {output.pdf} --png {output.png} {input} > {log} 2>&1"
+
+
+rule water_figure:
+    input:
+        md_rollout_files,
+    output:
+        pdf="figures/{system}.pdf",
+        png=report(
+            "figures/{system}.png",
+            caption="../report/water_figure.rst",
+            category="{system}",
+            labels={"system": "{system}", "type": "figure"},
+        ),
+    log:
+        "results/logs/water_figure/{system}.log",
+    benchmark:
+        "results/benchmarks/water_figure/{system}.tsv"
+    """Paper Fig. 2: conserved-quantity drift, T_O and T_H, g_OO(r), O mean-square displacement."""
+    wildcard_constraints:
+        system=WATER_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    params:
+        config=lambda w: settings(w.system, "analysis"),
+    shell:
+        "actionmd md-figure --system {wildcards.system} --config {params.config:q} "
+        "--pdf {output.pdf} --png {output.png} {input} > {log} 2>&1"

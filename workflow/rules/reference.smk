@@ -29,7 +29,7 @@ rule md_reference:
         "results/benchmarks/md_reference/{system}_run{run}.tsv"
     """One LAMMPS reference run of an atomistic system: NPT equilibration, then NVE frames."""
     wildcard_constraints:
-        system=ATOMISTIC_SYSTEMS,
+        system=LAMMPS_LJ_SYSTEMS,
         run=r"[0-9]+",
     conda:
         "../../envs/actionmd.yaml"
@@ -43,3 +43,56 @@ rule md_reference:
     shell:
         "actionmd md-reference --config {params.config:q} --run {wildcards.run} "
         "--workdir {params.workdir} --out {output} > {log} 2>&1"
+
+
+rule water_equilibrate:
+    output:
+        "results/{system}/reference/equilibrated.extxyz",
+    log:
+        "results/logs/water_equilibrate/{system}.log",
+    benchmark:
+        "results/benchmarks/water_equilibrate/{system}.tsv"
+    """q-TIP4P/f liquid at the experimental density, Langevin NVT from a lattice at 300 K."""
+    wildcard_constraints:
+        system=WATER_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=600,
+    params:
+        config=lambda w: settings(
+            w.system, "physics", "box", "equilibration", "reference"
+        ),
+    shell:
+        "actionmd water-equilibrate --config {params.config:q} --threads {threads} "
+        "--out {output} > {log} 2>&1"
+
+
+rule water_state_point:
+    input:
+        "results/{system}/reference/equilibrated.extxyz",
+    output:
+        "results/{system}/reference/V{volume}_T{temperature}.extxyz",
+    log:
+        "results/logs/water_state_point/{system}_V{volume}_T{temperature}.log",
+    benchmark:
+        "results/benchmarks/water_state_point/{system}_V{volume}_T{temperature}.tsv"
+    """One state point: the equilibrated cell rescaled, Langevin NVT, then NVE frames."""
+    wildcard_constraints:
+        system=WATER_SYSTEMS,
+        volume=r"[0-9]+\.[0-9]+",
+        temperature=r"[0-9]+",
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=1440,
+    params:
+        config=lambda w: settings(w.system, "physics", "reference"),
+    shell:
+        "actionmd water-state-point --config {params.config:q} --volume {wildcards.volume} "
+        "--temperature {wildcards.temperature} --initial {input} --threads {threads} "
+        "--out {output} > {log} 2>&1"

@@ -35,7 +35,7 @@ rule md_rollout:
         "results/logs/md_rollout/{system}_{method}.log",
     benchmark:
         "results/benchmarks/md_rollout/{system}_{method}.tsv"
-    """One NVE rollout of an atomistic system: LAMMPS VV, direct, or symplectic at K iterations."""
+    """One rollout (argon NVE, water NVT): reference MD, direct, or symplectic at K iterations."""
     wildcard_constraints:
         system=ATOMISTIC_SYSTEMS,
         method=r"reference|direct|symplectic_k[0-9]+|symplectic_converged",
@@ -50,6 +50,7 @@ rule md_rollout:
         config=md_rollout_settings,
         models=model_arguments,
     shell:
-        "actionmd md-rollout --method {wildcards.method} --config {params.config:q} "
+        "actionmd md-rollout --system {wildcards.system} --method {wildcards.method} "
+        "--config {params.config:q} "
         "--initial {input.initial} {params.models} --threads {threads} "
         "--out {output} > {log} 2>&1"

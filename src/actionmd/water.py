@@ -1,0 +1,483 @@
+"""Liquid water with q-TIP4P/f (SI I.2.3, I.4.3, Fig. 2): the steps of the water workflow.
+
+Reference data: a box of q-TIP4P/f water (:mod:`actionmd.qtip4pf`) equilibrated
+as a 300 K liquid at the experimental density, then one independent run per
+state point of the grid (cell volume scale) x (temperature): Langevin NVT, then
+NVE velocity Verlet frames (:mod:`actionmd.water_md`). Pairs at a lag of 8 steps
+(2 fs) feed the FlashMD models (:mod:`actionmd.md_dataset`,
+:mod:`actionmd.metatrain_training`); state points, not frames, are split
+between training and validation. Rollouts are NVT at the rollout temperature
+with the OBABO split and stochastic velocity rescaling around the long-step
+map (:mod:`actionmd.thermostat`): the reference is q-TIP4P/f velocity Verlet at
+the MD step in the same split. Analyses: drift of the conserved quantity
+H - (energy added by the thermostat), kinetic temperatures of O and H, the O-O
+radial distribution function and the O mean-square displacement
+(:mod:`actionmd.observables`).
+
+``cfg`` is the resolved config of the system (:func:`actionmd.config.resolve`).
+Units: A, fs (ps in the figure and metrics), eV, u, (eV*u)^(1/2), K.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import InputError, atomic_path, save_npz
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------
+# reference data
+# --------------------------------------------------------------------------------------
+
+
+def state_points(reference: dict[str, Any]) -> list[tuple[str, int]]:
+    """(volume scale as written in file names, temperature in K) of every state point, volume-major."""
+    temps = reference["temperatures"]
+    grid = list(range(temps["start"], temps["stop"] + 1, temps["step"]))
+    return [(f"{v:.2f}", t) for v in reference["volume_scales"] for t in grid]
+
+
+def state_point_name(volume: str, temperature: int) -> str:
+    return f"V{volume}_T{temperature}"
+
+
+def calculator(physics: dict[str, Any], threads: int = 1):
+    """q-TIP4P/f ASE calculator with the configured Ewald parameters."""
+    from .qtip4pf import QTIP4PFCalculator
+
+    return QTIP4PFCalculator(
+        ewald_cutoff=physics["ewald_cutoff"],
+        smearing=physics["smearing"],
+        lr_wavelength=physics["lr_wavelength"],
+        n_threads=threads,
+    )
+
+
+def potential(physics: dict[str, Any], threads: int = 1):
+    """The q-TIP4P/f model (:class:`actionmd.qtip4pf.QTIP4PF`) with the configured Ewald parameters."""
+    return calculator(physics, threads).model
+
+
+def equilibrate(cfg: dict[str, Any], out: str | Path, threads: int = 1) -> None:
+    """A 300 K liquid at the experimental density from a lattice of randomly oriented molecules.
+
+    Langevin NVT at ``physics.temperature`` for ``equilibration.steps`` of ``equilibration.dt``;
+    the output holds the final state (and a second frame ``reference.save_every`` NVE steps on).
+    """
+    import torch
+
+    from .qtip4pf import water_box
+    from .water_md import StatePointProtocol, run_state_point
+
+    torch.set_num_threads(threads)
+    physics, box, eq, ref = cfg["physics"], cfg["box"], cfg["equilibration"], cfg["reference"]
+    atoms = water_box(box["molecules_per_side"], physics["density"], eq["seed"], box["lattice"])
+    log.info(
+        "equilibrating %d molecules in a %.3f A cube at %.0f K",
+        len(atoms) // 3,
+        atoms.cell[0, 0],
+        physics["temperature"],
+    )
+    protocol = StatePointProtocol(
+        temperature=physics["temperature"],
+        nvt_steps=eq["steps"],
+        nve_steps=ref["save_every"],
+        save_every=ref["save_every"],
+        nvt_dt=eq["dt"],
+        nve_dt=ref["dt"],
+        tau=physics["langevin_tau"],
+    )
+    run_state_point(atoms, protocol, eq["seed"], out, calculator(physics, threads), log.info)
+
+
+def last_frame(path: str | Path):
+    """The last frame of an extxyz trajectory, with momenta, checked."""
+    import ase.io
+
+    from .trajectory import read_trajectory
+
+    traj = read_trajectory(path, require_continuous=False)  # checks the file, momenta and cell
+    atoms = ase.io.read(path, index=-1, format="extxyz")
+    atoms.set_momenta(traj.momenta[-1])
+    atoms.calc = None
+    return atoms
+
+
+def scaled(atoms, volume_scale: float):
+    """``atoms`` in a cell of ``volume_scale`` times the volume: molecular centres of mass scaled, molecules rigid."""
+    atoms = atoms.copy()
+    factor = volume_scale ** (1.0 / 3.0)
+    masses = atoms.get_masses().reshape(-1, 3)
+    pos = atoms.positions.reshape(-1, 3, 3)
+    com = (masses[..., None] * pos).sum(axis=1) / masses.sum(axis=1)[:, None]
+    atoms.positions = (pos + (factor - 1.0) * com[:, None, :]).reshape(-1, 3)
+    atoms.set_cell(atoms.cell.array * factor, scale_atoms=False)
+    return atoms
+
+
+def simulate_state_point(
+    cfg: dict[str, Any], volume: str, temperature: int, initial: str | Path, out: str | Path, threads: int = 1
+) -> None:
+    """One state point: the equilibrated liquid rescaled to ``volume``, NVT at ``temperature``, NVE frames."""
+    import torch
+
+    from .water_md import StatePointProtocol, run_state_point
+
+    torch.set_num_threads(threads)
+    physics, ref = cfg["physics"], cfg["reference"]
+    points = state_points(ref)
+    if (volume, temperature) not in points:
+        raise InputError(f"state point V={volume}, T={temperature} K is not in the configured grid {points}")
+    seed = ref["seed"] + points.index((volume, temperature))
+    atoms = scaled(last_frame(initial), float(volume))
+    protocol = StatePointProtocol(
+        temperature=float(temperature),
+        nvt_steps=ref["nvt_steps"],
+        nve_steps=ref["nve_steps"],
+        save_every=ref["save_every"],
+        nvt_dt=ref["nvt_dt"],
+        nve_dt=ref["dt"],
+        tau=physics["langevin_tau"],
+    )
+    log.info("state point V x %s, T = %d K, seed %d: %d molecules", volume, temperature, seed, len(atoms) // 3)
+    frames = run_state_point(atoms, protocol, seed, None, calculator(physics, threads), log.info)
+    for frame in frames:
+        frame.info.update(volume_scale=float(volume), state_point=state_point_name(volume, temperature))
+    from .trajectory import write_frames
+
+    write_frames(out, frames)
+
+
+def split_state_points(n: int, validation_every: int) -> dict[str, list[int]]:
+    """Every ``validation_every``-th state point (the last of each group) validates, the rest train."""
+    val = [i for i in range(n) if i % validation_every == validation_every - 1]
+    train = [i for i in range(n) if i not in val]
+    if not train or not val:
+        raise InputError(
+            f"{n} state points with pairing.validation_every = {validation_every} leave no training or no "
+            "validation state point; add state points or change validation_every"
+        )
+    return {"train": train, "val": val}
+
+
+def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], equilibrated: str | Path, out_dir) -> None:
+    """Datasets of both models from the state points; the rollouts start from the equilibrated liquid."""
+    from .md_dataset import build_datasets, write_initial
+
+    pair, ref = cfg["pairing"], cfg["reference"]
+    splits = split_state_points(len(trajectories), pair["validation_every"])
+    counts = build_datasets(trajectories, pair["lag"], pair["stride"], ref["save_every"], splits, out_dir)
+    write_initial(Path(out_dir) / "initial.extxyz", [last_frame(equilibrated)], [str(equilibrated)])
+    log.info("samples: %s", counts)
+
+
+# --------------------------------------------------------------------------------------
+# rollouts
+# --------------------------------------------------------------------------------------
+
+
+def long_step(cfg: dict[str, Any]) -> float:
+    """Dt in fs."""
+    return cfg["pairing"]["lag"] * cfg["reference"]["dt"]
+
+
+def potential_energies(model, positions: np.ndarray, cell: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """q-TIP4P/f energy (eV) of every finite frame of (F, N, 3) positions; NaN for the others."""
+    out = np.full(len(positions), np.nan)
+    for i, q in enumerate(positions):
+        if np.isfinite(q).all():
+            out[i] = model.energy_breakdown(q, cell, numbers)["total"]
+    return out
+
+
+def run_rollout(
+    method: str,
+    cfg: dict[str, Any],
+    initial: str | Path,
+    out: str | Path,
+    direct: str | Path | None = None,
+    symplectic: str | Path | None = None,
+    threads: int = 1,
+) -> None:
+    """One NVT rollout (OBABO, SVR thermostat) from the equilibrated liquid.
+
+    'reference': q-TIP4P/f velocity Verlet at the MD step dt, thermostatted every dt;
+    'direct' / 'symplectic_k<K>' / 'symplectic_converged': the ML map at Dt = lag * dt.
+    """
+    import torch
+
+    from .fixed_point import SolverSettings
+    from .md_rollout import kinetic_energy, run_ml_rollout, temperature
+    from .rollout import parse_method
+    from .thermostat import SVRThermostat, VelocityVerletMap, species_temperatures
+    from .training import pick_device
+    from .trajectory import read_trajectory
+
+    torch.set_num_threads(threads)
+    model, iterations = parse_method(method)
+    traj = read_trajectory(initial, require_continuous=False)
+    q0, p0 = traj.positions[0], traj.momenta[0]
+    physics, roll = cfg["physics"], cfg["rollout"]
+    qtip4pf = potential(physics, threads)
+    big_dt = long_step(cfg)
+    lag = cfg["pairing"]["lag"]
+    thermostat = SVRThermostat(physics["temperature"], physics["thermostat_tau"], seed=roll["seed"])
+    common = {"max_temperature": roll["max_temperature"], "method": method, "thermostat": thermostat}
+    if model == "reference":
+        dt = cfg["reference"]["dt"]
+        cell, numbers = traj.cell, traj.numbers
+
+        def forces(q: torch.Tensor) -> torch.Tensor:
+            with torch.enable_grad():  # the integrator runs under no_grad; the forces are autograd's
+                return torch.from_numpy(qtip4pf.energy_forces(q.numpy(), cell, numbers)[1])
+
+        vv = VelocityVerletMap(forces, traj.masses, dt)
+        steps = roll["steps"] * lag
+        arrays = run_ml_rollout(
+            q0, p0, traj.masses, steps, roll["save_every"] * lag, vv.step,
+            long_step=dt, progress_every=max(steps // 20, 1), **common,
+        )  # fmt: skip
+        arrays["steps_done"] = arrays["steps_done"] // lag
+        step_dt = dt
+    elif model in ("direct", "symplectic"):
+        from .atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
+
+        if direct is None or (model == "symplectic" and symplectic is None):
+            raise InputError(f"rollout {method} needs --direct{' and --symplectic' if model == 'symplectic' else ''}")
+        device = pick_device(cfg["device"])
+        args = (torch.as_tensor(traj.numbers), torch.as_tensor(traj.cell), torch.as_tensor(traj.masses), device)
+        models = [ExportedModel(direct, *args)]
+        if model == "symplectic":
+            models.append(ExportedModel(symplectic, *args))
+        for exported in models:
+            exported.check_timestep(big_dt)
+        increment = SymmetrisedIncrement(models[1]) if model == "symplectic" else None
+        settings = SolverSettings.from_config(cfg["solver"], iterations) if model == "symplectic" else None
+        arrays = run_ml_rollout(
+            q0, p0, traj.masses, roll["steps"], roll["save_every"], DirectMap(models[0]), increment, settings,
+            long_step=big_dt, progress_every=max(roll["steps"] // 20, 1), **common,
+        )  # fmt: skip
+        step_dt = big_dt
+    else:
+        raise ValueError(f"water has no rollout method {method!r}")
+    positions, momenta = arrays["positions"], arrays["momenta"]
+    t_energy = time.perf_counter()
+    arrays["potential_energy"] = potential_energies(qtip4pf, positions, traj.cell, traj.numbers)
+    log.info("q-TIP4P/f energies of %d frames: %.1f s", len(positions), time.perf_counter() - t_energy)
+    arrays["kinetic_energy"] = kinetic_energy(momenta, traj.masses)
+    arrays["temperature"] = temperature(momenta, traj.masses)
+    per_species = species_temperatures(np.nan_to_num(momenta), traj.masses, traj.numbers)
+    finite = np.isfinite(momenta).all(axis=(1, 2))
+    for z, name in ((8, "O"), (1, "H")):
+        arrays[f"temperature_{name}"] = np.where(finite, per_species[z], np.nan)
+    arrays["time"] = big_dt * roll["save_every"] * np.arange(len(positions))
+    arrays["cell"] = traj.cell
+    arrays["numbers"] = traj.numbers
+    arrays["meta"].update(
+        {
+            "n_atoms": traj.n_atoms,
+            "long_step": big_dt,
+            "dt": step_dt,
+            "initial": str(initial),
+            "system": "water",
+            "target_temperature": physics["temperature"],
+        }
+    )
+    conserved = (arrays["potential_energy"] + arrays["kinetic_energy"] - arrays["thermostat_work"]) / traj.n_atoms
+    log.info(
+        "%s: %.1f s wall; conserved quantity drift %.3e eV/atom over the run; T_O = %.1f K, T_H = %.1f K",
+        method,
+        float(arrays["wall_time"]),
+        float(np.nanmax(conserved) - np.nanmin(conserved)),
+        float(np.nanmean(arrays["temperature_O"])),
+        float(np.nanmean(arrays["temperature_H"])),
+    )
+    save_npz(out, **arrays)
+
+
+# --------------------------------------------------------------------------------------
+# analyses
+# --------------------------------------------------------------------------------------
+
+REQUIRED = (
+    "time",
+    "positions",
+    "potential_energy",
+    "kinetic_energy",
+    "thermostat_work",
+    "temperature_O",
+    "temperature_H",
+    "cell",
+    "numbers",
+    "wall_time",
+    "steps_done",
+    "meta",
+)
+
+
+def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
+    from .rollout import load_rollouts
+
+    return load_rollouts(paths, REQUIRED)
+
+
+def conserved_quantity(roll: dict[str, Any]) -> np.ndarray:
+    """(H - thermostat work) per atom (eV) of every saved frame: constant for an exact inner map."""
+    return (roll["potential_energy"] + roll["kinetic_energy"] - roll["thermostat_work"]) / roll["meta"]["n_atoms"]
+
+
+def _finite(roll: dict[str, Any]) -> np.ndarray:
+    return np.isfinite(roll["positions"]).all(axis=(1, 2))
+
+
+def _slope(t: np.ndarray, y: np.ndarray) -> float:
+    ok = np.isfinite(y)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(t[ok], y[ok], 1)[0])
+
+
+def rdf_oo(roll: dict[str, Any], r_max: float, bins: int):
+    """g_OO(r) over the finite frames (r_max capped below half the box edge)."""
+    from .observables import radial_distribution
+
+    cell = np.asarray(roll["cell"])
+    r_max = min(r_max, 0.5 * float(np.diagonal(cell).min()) - 1e-6)
+    oxygens = np.flatnonzero(roll["numbers"] == 8)
+    return radial_distribution(roll["positions"][_finite(roll)], cell, oxygens, r_max=r_max, bins=bins)
+
+
+def msd_o(roll: dict[str, Any]):
+    """Mean-square displacement of the O atoms (A^2) against lag (ps), over the finite frames."""
+    from .observables import mean_square_displacement
+
+    frames = roll["positions"][_finite(roll)]
+    saved_dt = float(roll["time"][1] - roll["time"][0])
+    return mean_square_displacement(frames, saved_dt, np.flatnonzero(roll["numbers"] == 8))
+
+
+def msd_fit_window(roll: dict[str, Any], fractions: list[float]) -> tuple[float, float]:
+    """The lag window (ps) of the diffusion fit: ``fractions`` of the rollout's length."""
+    length = float(roll["time"][-1]) / 1000.0
+    return fractions[0] * length, fractions[1] * length
+
+
+def rollout_metrics(roll: dict[str, Any], analysis: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of Fig. 2 for one rollout (drift, equipartition, structure, diffusion, cost)."""
+    t_ps = roll["time"] / 1000.0
+    meta = roll["meta"]
+    done = int(roll["steps_done"])
+    simulated_ps = done * meta["long_step"] / 1000.0
+    diverged = meta.get("diverged_at")
+    complete = diverged is None
+    peak_r, peak_g, diffusion = float("nan"), float("nan"), float("nan")
+    if complete:
+        rdf = rdf_oo(roll, analysis["rdf_r_max"], analysis["rdf_bins"])
+        peak_r, peak_g = rdf.first_peak(r_min=2.0)
+        diffusion = msd_o(roll).diffusion_coefficient(*msd_fit_window(roll, analysis["msd_fit"]))
+    iterations = roll.get("iterations")
+    return {
+        "method": meta["method"],
+        "conserved_drift_meV_per_atom_ps": 1e3 * _slope(t_ps, conserved_quantity(roll)),
+        "temperature_O_K": float(np.nanmean(roll["temperature_O"])),
+        "temperature_H_K": float(np.nanmean(roll["temperature_H"])),
+        "temperature_gap_K": float(np.nanmean(roll["temperature_H"]) - np.nanmean(roll["temperature_O"])),
+        "gOO_peak_position_A": peak_r,
+        "gOO_peak_height": peak_g,
+        "diffusion_A2_per_ps": diffusion,
+        "mean_iterations": float(np.mean(iterations[:done])) if iterations is not None and done else 0.0,
+        "wall_time_s": float(roll["wall_time"]),
+        "wall_time_s_per_ps": float(roll["wall_time"]) / simulated_ps if simulated_ps > 0 else float("nan"),
+        "blew_up_at_ps": float("nan") if complete else diverged * meta["long_step"] / 1000.0,
+    }
+
+
+def write_metrics(paths: list[str | Path], analysis: dict[str, Any], out: str | Path) -> None:
+    import pandas as pd
+
+    from .argon import _order
+
+    rollouts = load_rollouts(paths)
+    table = pd.DataFrame([rollout_metrics(rollouts[m], analysis) for m in _order(list(rollouts))])
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    log.info("metrics:\n%s", table.to_string(index=False))
+
+
+def plot(paths: list[str | Path], analysis: dict[str, Any], pdf: str | Path, png: str | Path | None = None) -> None:
+    """Fig. 2: (a) conserved quantity, (b) T_O and T_H, (c) g_OO(r), (d) O mean-square displacement."""
+    from .argon import _order
+    from .figures import _save, label, plt
+
+    rollouts = load_rollouts(paths)
+    methods = _order(list(rollouts))
+    ks = [m for m in methods if m.startswith("symplectic")]
+    cmap = plt.get_cmap("viridis")
+    colors = {"reference": "black", "direct": "tab:red"}
+    for i, m in enumerate(ks):
+        colors[m] = cmap(0.15 + 0.7 * i / max(len(ks) - 1, 1))
+    ref = rollouts.get("reference")
+    labels = {"reference": f"reference VV ({ref['meta']['dt']:g} fs)" if ref else "reference", "direct": "direct"}
+    fig, axes = plt.subplots(2, 2, figsize=(9.6, 7.4), constrained_layout=True)
+    (ax_e, ax_t), (ax_g, ax_m) = axes
+    top = 0.0
+    for m in methods:
+        r = rollouts[m]
+        style = {"color": colors[m], "lw": 1.6 if m in ("reference", "direct") else 1.2,
+                 "ls": "--" if m == "reference" else "-", "zorder": 3 if m == "reference" else 2}  # fmt: skip
+        t = r["time"] / 1000.0
+        c = 1e3 * conserved_quantity(r)
+        dc = c - c[0]
+        drift = 1e3 * _slope(t, conserved_quantity(r))
+        ax_e.plot(t, dc, label=f"{label(m, labels)}: {drift:+.3g} meV/atom/ps", **style)
+        top = max(top, float(np.nanmax(np.abs(dc))))
+        if r["meta"].get("diverged_at"):
+            last = int(np.flatnonzero(np.isfinite(dc))[-1])
+            ax_e.plot(t[last], dc[last], "x", color=colors[m], ms=8, mew=2)
+            continue
+        rdf = rdf_oo(r, analysis["rdf_r_max"], analysis["rdf_bins"])
+        ax_g.plot(rdf.r, rdf.g, label=label(m, labels), **style)
+        msd = msd_o(r)
+        lo, hi = msd_fit_window(r, analysis["msd_fit"])
+        d = msd.diffusion_coefficient(lo, hi)
+        keep = msd.lag <= 0.5 * t[-1] + 1e-9
+        ax_m.plot(msd.lag[keep], msd.msd[keep], label=f"{label(m, labels)}: D = {d:.3g} A$^2$/ps", **style)
+    # (b) equipartition: mean kinetic temperature of O and of H per method
+    x = np.arange(len(methods))
+    t_o = [float(np.nanmean(rollouts[m]["temperature_O"])) for m in methods]
+    t_h = [float(np.nanmean(rollouts[m]["temperature_H"])) for m in methods]
+    ax_t.plot(x, t_o, "o", color="tab:red", ms=8, label="$T_\\mathrm{O}$")
+    ax_t.plot(x, t_h, "s", color="tab:blue", ms=7, label="$T_\\mathrm{H}$")
+    target = rollouts[methods[0]]["meta"].get("target_temperature")
+    if target:
+        ax_t.axhline(target, color="gray", lw=1, ls=":", label="thermostat target")
+    ax_t.set_xticks(x, [label(m, labels) for m in methods], rotation=30, ha="right", fontsize=8)
+    ax_t.set_ylabel("mean kinetic temperature (K)")
+    ax_t.set_title("(b) equipartition")
+    ax_t.legend(fontsize=8)
+    ax_e.set_yscale("symlog", linthresh=1e-2)
+    ax_e.set_ylim(-1.5 * max(top, 0.1), 1.5 * max(top, 0.1))
+    ax_e.set_xlabel("time (ps)")
+    ax_e.set_ylabel("conserved quantity change / atom (meV)")
+    big_dt = rollouts[methods[-1]]["meta"]["long_step"]
+    n_mol = rollouts[methods[-1]]["meta"]["n_atoms"] // 3
+    ax_e.set_title(f"(a) q-TIP4P/f water, {n_mol} molecules, NVT (SVR), long step {big_dt:g} fs", fontsize=9)
+    ax_e.legend(fontsize=7)
+    ax_g.set_xlabel("r (A)")
+    ax_g.set_ylabel("$g_\\mathrm{OO}(r)$")
+    ax_g.set_title("(c) O-O radial distribution")
+    ax_g.legend(fontsize=7)
+    ax_m.set_xlabel("lag (ps)")
+    ax_m.set_ylabel("O mean-square displacement (A$^2$)")
+    ax_m.set_title("(d) O diffusion")
+    ax_m.legend(fontsize=7)
+    for ax in axes.ravel():
+        ax.grid(alpha=0.3)
+    _save(fig, pdf, png)
