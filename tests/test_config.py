@@ -60,6 +60,19 @@ def test_paper_preset_is_the_si_argon_protocol(good):
     assert resolve(cfg, "argon")["solver"]["tolerance"] == argon["rollout"]["solver"]["tolerance"]
 
 
+def test_paper_preset_is_the_si_water_protocol(good):
+    w, physics = good["presets"]["paper"]["water"], good["systems"]["water"]
+    ref, pair, roll = w["reference"], w["pairing"], w["rollout"]
+    assert ref["volume_scales"] == [0.9, 1.0, 1.1] and physics["density"] == 0.997
+    assert ref["temperatures"] == {"start": 20, "stop": 1000, "step": 20}
+    assert ref["nvt_steps"] * ref["nvt_dt"] == 25000 and physics["langevin_tau"] == 10.0  # 25 ps Langevin
+    assert ref["nve_steps"] * ref["dt"] == 2000 and ref["dt"] == 0.25  # 2 ps NVE at 0.25 fs
+    assert pair["lag"] == 8 and pair["stride"] * ref["dt"] == 100  # 2 fs, pairs every 100 fs
+    assert roll["steps"] * pair["lag"] * ref["dt"] == 100000 and physics["thermostat_tau"] == 10.0
+    assert physics["temperature"] == 300.0
+    assert 2 * w["box"]["molecules_per_side"] ** 3 == 128 and w["box"]["lattice"] == "bcc"
+
+
 def mutate(cfg, path, value):
     bad = copy.deepcopy(cfg)
     node = bad
@@ -88,6 +101,11 @@ BAD = [
     (("presets", "demo", "argon", "training", "precision"), 16, "precision"),
     (("presets", "demo", "argon", "reference", "seed"), 0, "seed"),
     (("presets", "paper", "argon", "rollout", "solver"), {"tolerance": 0}, "tolerance"),
+    (("systems", "water", "smearing"), 0, "smearing"),
+    (("presets", "demo", "water", "box", "lattice"), "fcc", "lattice"),
+    (("presets", "demo", "water", "reference", "volume_scales"), [0.1], "volume_scales"),
+    (("presets", "demo", "water", "pairing", "validation_every"), 1, "validation_every"),
+    (("presets", "demo", "water", "rollout", "seed"), KeyError, "seed"),
 ]
 
 
@@ -111,6 +129,10 @@ def test_bad_config_names_the_key(good, path, value, needle):
         (("presets", "demo", "argon", "pairing", "stride"), 100, "presets.demo.argon.pairing.stride"),
         (("presets", "test", "argon", "reference", "runs"), 2, "presets.test.argon.reference.runs"),
         (("presets", "test", "argon", "rollout", "steps"), 21, "presets.test.argon.rollout.steps"),
+        (("presets", "demo", "water", "pairing", "stride"), 100, "presets.demo.water.pairing.stride"),
+        (("presets", "test", "water", "pairing", "validation_every"), 4, "presets.test.water.pairing.validation_every"),
+        (("presets", "demo", "water", "analysis", "msd_fit"), [0.5, 0.2], "presets.demo.water.analysis.msd_fit"),
+        (("presets", "demo", "water", "rollout", "steps"), 1001, "presets.demo.water.rollout.steps"),
     ],
 )
 def test_cross_key_checks_name_the_key(good, path, value, needle):

@@ -1,6 +1,6 @@
 """End to end: the Snakemake workflow at the `test` preset, interrupted and resumed.
 
-Runs the whole DAG (few-body and argon figures and metrics tables) in a temporary
+Runs the whole DAG (few-body, argon and water figures and metrics tables) in a temporary
 copy of the repository, interrupts the first run with Ctrl-C (SIGINT) while it
 works, checks that the same command then finishes, that a third invocation has
 nothing to do, and that the report embeds the figures.
@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,6 +71,38 @@ def test_outputs_exist_and_nothing_half_written(finished):
         assert (finished / f"results/logs/md_train/argon_{kind}.log").is_file()
 
 
+def test_water_outputs_and_metrics(finished):
+    for path in ("figures/water.pdf", "figures/water.png", "results/water/metrics.csv"):
+        assert (finished / path).stat().st_size > 0, path
+    assert len(list(finished.glob("results/water/reference/V*_T*.extxyz"))) == 3
+    options = (finished / "results/water/training/symplectic/options.yaml").read_text()
+    assert "timestep: 2.0" in options and "1: 1.008" in options and "8: 15.999" in options
+    table = pd.read_csv(finished / "results/water/metrics.csv").set_index("method")
+    assert list(table.index) == ["reference", "direct", "symplectic_k2", "symplectic_converged"]
+    # velocity Verlet at 0.25 fs inside the SVR thermostat: H - work conserved to ~1 meV/atom/ps
+    assert abs(table.loc["reference", "conserved_drift_meV_per_atom_ps"]) < 20
+    assert 2.5 < table.loc["reference", "gOO_peak_position_A"] < 3.1
+    assert table.loc["symplectic_k2", "mean_iterations"] == 2
+    assert (table["wall_time_s"] > 0).all()
+
+
+def test_exported_qtip4pf_drives_ase_like_the_calculator(finished):
+    import warnings
+
+    import ase.io
+    from metatomic_ase import MetatomicCalculator
+
+    from actionmd.qtip4pf import QTIP4PF
+
+    atoms = ase.io.read(finished / "results/water/reference/V1.00_T300.extxyz", index=-1)
+    energy, forces = QTIP4PF().energy_forces(atoms.positions, atoms.cell.array, atoms.numbers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        atoms.calc = MetatomicCalculator(str(finished / "results/water/qtip4pf.pt"))
+    assert atoms.get_potential_energy() == pytest.approx(energy, abs=1e-8)
+    np.testing.assert_allclose(atoms.get_forces(), forces, atol=1e-7)
+
+
 def test_argon_metrics(finished):
     table = pd.read_csv(finished / "results/argon/metrics.csv").set_index("method")
     assert list(table.index) == ["reference", "direct", "symplectic_k2", "symplectic_converged"]
@@ -106,7 +139,7 @@ def test_report_embeds_every_figure(finished):
     snakemake(finished, "--report", "report.html")
     html = (finished / "report.html").read_text(errors="ignore")
     assert "one_body.png" in html and "three_body.png" in html and "metrics.csv" in html
-    assert "argon.png" in html
+    assert "argon.png" in html and "water.png" in html
 
 
 def test_bad_config_stops_before_any_job(finished):

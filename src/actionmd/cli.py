@@ -77,6 +77,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("export-qtip4pf", help="q-TIP4P/f as a metatomic model (.pt) for ASE, LAMMPS, i-PI")
+    p.add_argument("--config", type=_json, required=True, help="the resolved physics of water (Ewald parameters)")
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("water-state-point", help="one q-TIP4P/f state point: Langevin NVT, then NVE frames")
     p.add_argument("--config", type=_json, required=True)
     p.add_argument("--volume", required=True, help="volume scale as in the file name, e.g. 1.00")
@@ -161,6 +165,8 @@ def _run(args: argparse.Namespace) -> None:
         argon.simulate_reference(args.config, args.run, args.out, args.workdir)
     elif args.command == "water-equilibrate":
         water.equilibrate(args.config, args.out, args.threads)
+    elif args.command == "export-qtip4pf":
+        water.export_potential(args.config, args.out)
     elif args.command == "water-state-point":
         water.simulate_state_point(args.config, args.volume, args.temperature, args.initial, args.out, args.threads)
     elif args.command == "md-dataset" and args.system == "water":

@@ -24,9 +24,16 @@ pair of the same cell (erfc part in real space + erf part in reciprocal space), 
 self-energy of each Gaussian is removed by torch-pme itself.
 
 The energy is written as a function of the O and H positions only (the M site and the
-minimum-image intramolecular vectors are functions of them), so that forces from autograd,
-``F = -dE/dx``, redistribute the force on M onto O and the H atoms with the weights
-``gamma, (1 - gamma)/2, (1 - gamma)/2`` automatically. Everything is float64.
+minimum-image intramolecular vectors are functions of them), so that forces ``F = -dE/dx``
+redistribute the force on M onto O and the H atoms with the weights
+``gamma, (1 - gamma)/2, (1 - gamma)/2``. Everything is float64.
+
+Two implementations of the same energy: :meth:`QTIP4PF.energy_terms` in torch (torch-pme's
+Ewald sum, differentiable, used for the stress by autograd), and the fast path behind
+:meth:`QTIP4PF.energy_forces`, :meth:`QTIP4PF.energy_forces_batch` and
+:meth:`QTIP4PF.energy_breakdown`: numpy with analytic forces, the same real-space pairs
+(vesin), and the reciprocal sum over the same k vectors taken over half of them
+(:class:`_ReciprocalSum`). The two agree to ~1e-14 relative (tested to 1e-9).
 
 Constants: 1 kcal/mol = 0.0433641043 eV; Coulomb constant k_e = torchpme.prefactors.eV_A
 = 14.399645478425667 eV A / e^2.
@@ -42,6 +49,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from vesin import NeighborList
 
 #: 1 kcal/mol in eV.
 KCAL_MOL_TO_EV = 0.0433641043
@@ -238,6 +246,86 @@ def total_dipole(positions: np.ndarray, cell: np.ndarray | Sequence[float], p: Q
 
 
 # --------------------------------------------------------------------------------------
+# fast path: numpy with analytic forces
+# --------------------------------------------------------------------------------------
+
+
+class _ReciprocalSum:
+    """Reciprocal Ewald energy and forces over the half-space of the k sphere of an orthorhombic cell (numpy).
+
+    The k set is exactly :func:`kvector_indices`' (so the result equals torch-pme's sum over it
+    to rounding), kept only for its canonical half (n_x > 0, or n_x = 0 and n_y > 0, or
+    n_x = n_y = 0 and n_z > 0), with weight 2 for the partner -k:
+    ``E = (1 / 2V) sum_k G(k) |S(k)|^2 = sum_{k in half} g_k |S(k)|^2`` with
+    ``G(k) = k_e 4 pi exp(-sigma^2 k^2 / 2) / k^2``, ``g_k = G(k) / V`` and the structure factor
+    ``S(k) = sum_j q_j exp(i k . r_j)``. The phase factors are products of per-axis ones,
+    ``exp(i 2 pi n_x x / L_x) exp(i 2 pi n_y y / L_y) exp(i 2 pi n_z z / L_z)``: the (n_x, n_y)
+    products for each site (N x P) times the z factors (N x N_z) give S on the (P, N_z) grid of
+    the half box as one complex matrix product, and the forces
+    ``F_j = 2 q_j Im(sum_k g_k conj(S(k)) k exp(i k . r_j))`` as another (weights zero off the
+    sphere). The Gaussian self-energy and the background term are not included.
+    """
+
+    def __init__(self, lengths: np.ndarray, k_cutoff: float, smearing: float) -> None:
+        lengths = np.asarray(lengths, dtype=float)
+        n = kvector_indices(np.diag(lengths), k_cutoff).numpy().astype(np.int64)
+        half = (n[:, 0] > 0) | ((n[:, 0] == 0) & ((n[:, 1] > 0) | ((n[:, 1] == 0) & (n[:, 2] > 0))))
+        n = n[half]
+        self.lengths = lengths
+        self.n_max = np.abs(n).max(axis=0) if len(n) else np.zeros(3, dtype=np.int64)
+        mx, my, mz = (int(v) for v in self.n_max)
+        k = 2.0 * math.pi * n / lengths
+        k_sq = np.sum(k**2, axis=1)
+        weights = np.zeros(((mx + 1) * (2 * my + 1), 2 * mz + 1))
+        rows = n[:, 0] * (2 * my + 1) + n[:, 1] + my
+        weights[rows, n[:, 2] + mz] = COULOMB_EV_A * 4.0 * math.pi * np.exp(-0.5 * smearing**2 * k_sq) / k_sq
+        weights /= float(np.prod(lengths))
+        nx, ny = (a.ravel() for a in np.meshgrid(np.arange(mx + 1), np.arange(-my, my + 1), indexing="ij"))
+        used = weights.any(axis=1)
+        self.weights = weights[used]  # (P, N_z)
+        self.nx, self.ny = nx[used], ny[used]
+        self.kx = (2.0 * math.pi / lengths[0]) * self.nx
+        self.ky = (2.0 * math.pi / lengths[1]) * self.ny
+        self.kz = (2.0 * math.pi / lengths[2]) * np.arange(-mz, mz + 1)
+
+    def energy_forces(self, sites: np.ndarray, charges: np.ndarray) -> tuple[float, np.ndarray]:
+        """Energy (eV) and forces (N, 3) eV/A of point charges (N,) e at ``sites`` (N, 3) A."""
+        mx, my, mz = (int(v) for v in self.n_max)
+        # powers exp(i 2 pi n x_a / L_a), n = 0..max, by repeated multiplication (error ~n ulp)
+        base = np.exp(1j * (sites * (2.0 * math.pi / self.lengths)))
+        powers = np.empty((len(sites), 3, max(mx, my, mz) + 1), dtype=complex)
+        powers[:, :, 0] = 1.0
+        for n in range(1, powers.shape[2]):
+            np.multiply(powers[:, :, n - 1], base, out=powers[:, :, n])
+        ex = powers[:, 0, : mx + 1]
+        ey = np.concatenate([powers[:, 1, my:0:-1].conj(), powers[:, 1, : my + 1]], axis=1)
+        ez = np.concatenate([powers[:, 2, mz:0:-1].conj(), powers[:, 2, : mz + 1]], axis=1)
+        exy = ex[:, self.nx] * ey[:, self.ny + my]  # (N, P)
+        # complex matrix products in torch (its thread setting), not numpy's BLAS: OpenBLAS' own
+        # threads spin after each call and slow everything else down on a busy machine
+        s = (torch.from_numpy(exy).T @ torch.from_numpy(charges[:, None] * ez)).numpy()  # (P, N_z)
+        energy = float(np.sum(self.weights * (s.real**2 + s.imag**2)))
+        w = self.weights * s.conj()
+        wk = np.concatenate([w * self.kx[:, None], w * self.ky[:, None], w * self.kz[None, :]], axis=1)
+        t = (torch.from_numpy(exy) @ torch.from_numpy(wk)).numpy().reshape(len(charges), 3, -1)
+        forces = 2.0 * charges[:, None] * np.einsum("nak,nk->na", t, ez).imag
+        return energy, forces
+
+
+def _scatter_pair_gradient(n: int, i: np.ndarray, j: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Gradient (n, 3) of a pair sum with dE/dx_j = g and dE/dx_i = -g for pairs (i, j); ``g`` is (3, P)."""
+    out = np.empty((n, 3))
+    for a in range(3):
+        out[:, a] = np.bincount(j, g[a], minlength=n) - np.bincount(i, g[a], minlength=n)
+    return out
+
+
+def _pair_indices(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """vesin's uint64 pair indices as intp (a view: the values are far below 2^63)."""
+    return i.view(np.intp), j.view(np.intp)
+
+
+# --------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------
 
@@ -261,13 +349,16 @@ class QTIP4PF:
     0.997 g/cm^3: Coulomb energy error 7e-7 eV per molecule, force error 4e-6 eV/A (max over
     components), 1e-6 eV/A (RMS). For an isolated molecule in a 60 A box the error is a
     configuration-independent 1.6e-6 eV (the reciprocal sum truncated at |k| <= 3 1/A against
-    the exact self term). One energy + forces of 128 molecules takes 35-55 ms on one (busy) CPU
-    thread, about 2/3 of it in torch-pme's reciprocal sum. The LJ cutoff (9 A) is part of the
-    model, not a convergence parameter.
+    the exact self term). One :meth:`energy_forces` of 64 / 128 molecules takes about 2.5 / 5 ms
+    on one CPU thread (AMD EPYC, shared; median ~7 ms for 128 during MD, where vesin's list
+    rebuilds add ~1 ms per step on average), against 18 / 36-55 ms for torch-pme + autograd
+    of :meth:`energy_terms`. The LJ cutoff (9 A) is part of the model, not a convergence parameter.
 
     ``skin`` (A) enables vesin's Verlet caching: the pair topology is rebuilt only when an atom
     has moved more than skin/2, the pairs are still filtered to the exact cutoffs at every call,
-    so results do not depend on it. ``n_threads`` is passed to vesin (torch uses its own setting).
+    so results do not depend on it. ``n_threads`` is passed to vesin (torch uses its own setting;
+    the fast path does its complex matrix products and erfc in torch, everything else in
+    single-threaded numpy).
     """
 
     def __init__(
@@ -280,7 +371,6 @@ class QTIP4PF:
         n_threads: int = 1,
     ) -> None:
         import torchpme
-        from vesin import NeighborList
 
         if min(ewald_cutoff, smearing, lr_wavelength) <= 0 or skin < 0:
             raise ValueError("ewald_cutoff, smearing and lr_wavelength must be positive and skin non-negative")
@@ -295,6 +385,9 @@ class QTIP4PF:
             cutoff=self.parameters.lj_cutoff, full_list=False, skin=skin, n_threads=n_threads
         )
         self._kvector_cache: tuple[tuple[float, ...], torch.Tensor] | None = None
+        self._reciprocal_cache: tuple[tuple[float, ...], _ReciprocalSum] | None = None
+        self._skin, self._n_threads = float(skin), int(n_threads)
+        self._replica_lists: list[tuple[NeighborList, NeighborList]] = []
 
     @property
     def k_cutoff(self) -> float:
@@ -345,6 +438,136 @@ class QTIP4PF:
             "coulomb": self.ewald_energy(sites, charges, cell) - excluded_coulomb_energy(d1, d2, p),
         }
 
+    # ---- fast path: numpy, analytic forces ----------------------------------------------
+
+    def _reciprocal_sum(self, lengths: np.ndarray) -> _ReciprocalSum:
+        key = tuple(lengths.tolist())
+        if self._reciprocal_cache is None or self._reciprocal_cache[0] != key:
+            self._reciprocal_cache = (key, _ReciprocalSum(lengths, self.k_cutoff, self.smearing))
+        return self._reciprocal_cache[1]
+
+    def _neighbor_lists(self, replica: int):
+        """(site list, oxygen list) of replica ``replica`` (each keeps its own Verlet cache)."""
+        from vesin import NeighborList
+
+        if replica == 0:
+            return self._site_list, self._oxygen_list
+        while len(self._replica_lists) < replica:
+            self._replica_lists.append(
+                (
+                    NeighborList(cutoff=self.ewald_cutoff, full_list=False, skin=self._skin, n_threads=self._n_threads),
+                    NeighborList(
+                        cutoff=self.parameters.lj_cutoff, full_list=False, skin=self._skin, n_threads=self._n_threads
+                    ),
+                )
+            )
+        return self._replica_lists[replica - 1]
+
+    def _terms_and_gradient(
+        self, x: np.ndarray, lengths: np.ndarray, replica: int = 0
+    ) -> tuple[dict[str, float], np.ndarray]:
+        """Energy terms (eV) and the gradient dE/dx (N, 3) eV/A of positions ``x`` (N, 3) A in the box ``lengths``.
+
+        The same energy as :meth:`energy_terms` (to rounding), in numpy with analytic derivatives:
+        the gradient is accumulated with respect to the O positions and the minimum-image O->H
+        vectors d1, d2 (the sites are H1 = O + d1, H2 = O + d2, M = O + c (d1 + d2) with
+        c = (1 - gamma) / 2), then mapped to the atoms (dE/dx_O = dE/dO - dE/dd1 - dE/dd2).
+        """
+        p = self.parameters
+        site_list, oxygen_list = self._neighbor_lists(replica)
+        n_mol = len(x) // 3
+        o = x[0::3]
+        d1 = x[1::3] - o
+        d1 -= np.round(d1 / lengths) * lengths
+        d2 = x[2::3] - o
+        d2 -= np.round(d2 / lengths) * lengths
+
+        # O-H stretch
+        r1 = np.sqrt(np.einsum("ma,ma->m", d1, d1))
+        r2 = np.sqrt(np.einsum("ma,ma->m", d2, d2))
+        x1, x2 = p.alpha_r * (r1 - p.r_eq), p.alpha_r * (r2 - p.r_eq)
+        stretch = p.d_r * float(np.sum(x1**2 - x1**3 + (7.0 / 12.0) * x1**4 + x2**2 - x2**3 + (7.0 / 12.0) * x2**4))
+        g1 = (p.d_r * p.alpha_r * (2.0 * x1 - 3.0 * x1**2 + (7.0 / 3.0) * x1**3) / r1)[:, None] * d1
+        g2 = (p.d_r * p.alpha_r * (2.0 * x2 - 3.0 * x2**2 + (7.0 / 3.0) * x2**3) / r2)[:, None] * d2
+
+        # H-O-H bend: dtheta/dd1 = (cos d1 / r1^2 - d2 / (r1 r2)) r1 r2 / |d1 x d2| = (dot d1 / r1^2 - d2) / |d1 x d2|
+        dot = np.einsum("ma,ma->m", d1, d2)
+        cross = np.linalg.norm(np.cross(d1, d2), axis=1)
+        dtheta = np.arctan2(cross, dot) - p.theta_eq
+        bend = 0.5 * p.k_theta * float(np.sum(dtheta**2))
+        scale = (p.k_theta * dtheta / cross)[:, None]
+        g1 += scale * ((dot / r1**2)[:, None] * d1 - d2)
+        g2 += scale * ((dot / r2**2)[:, None] * d2 - d1)
+        go = np.zeros_like(o)
+
+        # O-O Lennard-Jones (truncated, unshifted)
+        i, j, r_oo, vec = oxygen_list.compute(o, np.diag(lengths), True, "ijdD", copy=False)
+        sr6 = (p.sigma / r_oo) ** 6
+        lj = 4.0 * p.epsilon * float(np.sum(sr6 * sr6 - sr6))
+        dlj = np.multiply(
+            vec.T, 4.0 * p.epsilon * (6.0 * sr6 - 12.0 * sr6 * sr6) / r_oo**2, out=np.empty((3, len(r_oo)))
+        )
+        go += _scatter_pair_gradient(n_mol, *_pair_indices(i, j), dlj)
+
+        # Coulomb: Ewald sum over the sites (H1, H2, M per molecule) minus the excluded pairs
+        c = 0.5 * (1.0 - p.gamma)
+        dm = c * (d1 + d2)
+        sites = np.stack([o + d1, o + d2, o + dm], axis=1).reshape(-1, 3)
+        charges = np.tile([p.q_h, p.q_h, p.q_m], n_mol)
+        # real space: vesin returns exactly the pairs closer than the cutoff (no extra filtering)
+        i, j, r, vec = site_list.compute(sites, np.diag(lengths), True, "ijdD", copy=False)
+        i, j = _pair_indices(i, j)
+        alpha = 1.0 / (math.sqrt(2.0) * self.smearing)
+        qq = charges[i]
+        qq *= charges[j]
+        ar = alpha * r
+        screened = torch.erfc(torch.from_numpy(ar)).numpy()  # torch's erfc is faster than scipy's
+        screened /= r
+        screened *= qq
+        real = COULOMB_EV_A * float(np.sum(screened))  # (no BLAS dot: see _ReciprocalSum)
+        # d/dr [erfc(a r) / r] = -(erfc(a r) / r + (2 a / sqrt(pi)) exp(-a^2 r^2)) / r
+        ar *= ar
+        np.negative(ar, out=ar)
+        dv_dr = np.exp(ar, out=ar)
+        dv_dr *= qq
+        dv_dr *= 2.0 * alpha / math.sqrt(math.pi)
+        dv_dr += screened
+        dv_dr /= r * r
+        dv_dr *= -COULOMB_EV_A
+        g_sites = _scatter_pair_gradient(len(sites), i, j, np.multiply(vec.T, dv_dr, out=np.empty((3, len(r)))))
+        reciprocal, f_rec = self._reciprocal_sum(lengths).energy_forces(sites, charges)
+        g_sites -= f_rec
+        volume = float(np.prod(lengths))
+        self_energy = -0.5 * COULOMB_EV_A * math.sqrt(2.0 / math.pi) / self.smearing * float(np.sum(charges**2))
+        background = -COULOMB_EV_A * math.pi * self.smearing**2 * float(np.sum(charges)) ** 2 / volume
+        excluded = 0.0
+        for v, qq_ex, w_a, w_b in (
+            (d1 - d2, p.q_h * p.q_h, 1.0, -1.0),  # H1-H2, dv/dd1 = 1, dv/dd2 = -1
+            (d1 - dm, p.q_h * p.q_m, 1.0 - c, -c),  # H1-M
+            (d2 - dm, p.q_h * p.q_m, -c, 1.0 - c),  # H2-M
+        ):
+            rv = np.sqrt(np.einsum("ma,ma->m", v, v))
+            excluded += COULOMB_EV_A * qq_ex * float(np.sum(1.0 / rv))
+            gv = (COULOMB_EV_A * qq_ex / rv**3)[:, None] * v  # -d(bare)/dv, the gradient of -bare
+            g1 += w_a * gv
+            g2 += w_b * gv
+        g_sites = g_sites.reshape(n_mol, 3, 3)
+        go += g_sites.sum(axis=1)
+        g1 += g_sites[:, 0] + c * g_sites[:, 2]
+        g2 += g_sites[:, 1] + c * g_sites[:, 2]
+
+        gradient = np.empty_like(x)
+        gradient[0::3] = go - g1 - g2
+        gradient[1::3] = g1
+        gradient[2::3] = g2
+        terms = {
+            "stretch": stretch,
+            "bend": bend,
+            "lj": lj,
+            "coulomb": real + reciprocal + self_energy + background - excluded,
+        }
+        return terms, gradient
+
     # ---- public numpy interface --------------------------------------------------------
 
     @staticmethod
@@ -359,13 +582,25 @@ class QTIP4PF:
         cell_matrix = torch.diag(torch.as_tensor(orthorhombic_lengths(cell), dtype=_DTYPE))
         return pos, cell_matrix
 
+    @staticmethod
+    def _checked_arrays(
+        positions: np.ndarray | torch.Tensor, cell, atomic_numbers: Sequence[int] | np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Checked float64 arrays: positions (N, 3) A and the orthorhombic edge lengths (3,) A."""
+        if isinstance(positions, torch.Tensor):
+            positions = positions.detach().cpu().numpy()
+        x = np.array(positions, dtype=np.float64, order="C")
+        if x.ndim != 2 or x.shape[1] != 3:
+            raise ValueError(f"positions must have shape (N, 3), got {tuple(x.shape)}")
+        check_atoms(x.shape[0], atomic_numbers)
+        return x, orthorhombic_lengths(cell)
+
     def energy_breakdown(
         self, positions: np.ndarray | torch.Tensor, cell, atomic_numbers: Sequence[int] | np.ndarray | None = None
     ) -> dict[str, float]:
         """Energy terms in eV: ``stretch``, ``bend``, ``lj``, ``coulomb`` and their sum ``total``."""
-        pos, cell_matrix = self._inputs(positions, cell, atomic_numbers)
-        with torch.no_grad():
-            terms = {k: float(v) for k, v in self.energy_terms(pos, cell_matrix).items()}
+        x, lengths = self._checked_arrays(positions, cell, atomic_numbers)
+        terms, _ = self._terms_and_gradient(x, lengths)
         terms["total"] = sum(terms.values())
         return terms
 
@@ -373,11 +608,49 @@ class QTIP4PF:
         self, positions: np.ndarray | torch.Tensor, cell, atomic_numbers: Sequence[int] | np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
         """Total energy (eV) and forces (N, 3) eV/A = -dE/dpositions, for positions (N, 3) A and cell (3,)/(3, 3) A."""
-        pos, cell_matrix = self._inputs(positions, cell, atomic_numbers)
-        pos.requires_grad_(True)
-        energy = sum(self.energy_terms(pos, cell_matrix).values())
-        (grad,) = torch.autograd.grad(energy, pos)
-        return energy.item(), -grad.numpy()
+        x, lengths = self._checked_arrays(positions, cell, atomic_numbers)
+        terms, gradient = self._terms_and_gradient(x, lengths)
+        return sum(terms.values()), -gradient
+
+    def energy_forces_batch(
+        self,
+        positions: np.ndarray | torch.Tensor,
+        cell,
+        atomic_numbers: Sequence[int] | np.ndarray | None = None,
+        n_workers: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Energies (R,) eV and forces (R, N, 3) eV/A of R replicas ``positions`` (R, N, 3) A sharing one cell.
+
+        Each replica equals :meth:`energy_forces` of its positions (replica r keeps its own
+        neighbour-list cache, so calling this along R trajectories keeps every cache valid).
+        ``n_workers > 1`` evaluates replicas in that many threads (numpy, torch and vesin release
+        the GIL in their loops); with one torch thread each this uses ``n_workers`` cores.
+        """
+        if isinstance(positions, torch.Tensor):
+            positions = positions.detach().cpu().numpy()
+        x = np.array(positions, dtype=np.float64, order="C")
+        if x.ndim != 3 or x.shape[2] != 3:
+            raise ValueError(f"positions must have shape (R, N, 3), got {tuple(x.shape)}")
+        check_atoms(x.shape[1], atomic_numbers)
+        lengths = orthorhombic_lengths(cell)
+        self._reciprocal_sum(lengths)  # build the shared k-space tables once, before any thread
+        for r in range(len(x)):
+            self._neighbor_lists(r)
+
+        def one(r: int) -> tuple[float, np.ndarray]:
+            terms, gradient = self._terms_and_gradient(x[r], lengths, replica=r)
+            return sum(terms.values()), gradient
+
+        if n_workers > 1 and len(x) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                results = list(pool.map(one, range(len(x))))
+        else:
+            results = [one(r) for r in range(len(x))]
+        energies = np.array([e for e, _ in results])
+        forces = -np.stack([g for _, g in results]) if results else np.zeros_like(x)
+        return energies, forces
 
     def energy_forces_stress(
         self, positions: np.ndarray | torch.Tensor, cell, atomic_numbers: Sequence[int] | np.ndarray | None = None

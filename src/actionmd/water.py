@@ -65,6 +65,15 @@ def potential(physics: dict[str, Any], threads: int = 1):
     return calculator(physics, threads).model
 
 
+def export_potential(cfg: dict[str, Any], out: str | Path) -> None:
+    """The configured q-TIP4P/f as an exported metatomic model (energy; forces/stress by the engine's autograd)."""
+    from .qtip4pf_metatomic import export_qtip4pf
+
+    physics = cfg["physics"]
+    export_qtip4pf(out, physics["ewald_cutoff"], physics["smearing"], physics["lr_wavelength"])
+    log.info("exported q-TIP4P/f to %s", out)
+
+
 def equilibrate(cfg: dict[str, Any], out: str | Path, threads: int = 1) -> None:
     """A 300 K liquid at the experimental density from a lattice of randomly oriented molecules.
 
@@ -427,7 +436,7 @@ def plot(paths: list[str | Path], analysis: dict[str, Any], pdf: str | Path, png
     labels = {"reference": f"reference VV ({ref['meta']['dt']:g} fs)" if ref else "reference", "direct": "direct"}
     fig, axes = plt.subplots(2, 2, figsize=(9.6, 7.4), constrained_layout=True)
     (ax_e, ax_t), (ax_g, ax_m) = axes
-    top = 0.0
+    top, bottom = 0.0, 0.0
     for m in methods:
         r = rollouts[m]
         style = {"color": colors[m], "lw": 1.6 if m in ("reference", "direct") else 1.2,
@@ -437,7 +446,7 @@ def plot(paths: list[str | Path], analysis: dict[str, Any], pdf: str | Path, png
         dc = c - c[0]
         drift = 1e3 * _slope(t, conserved_quantity(r))
         ax_e.plot(t, dc, label=f"{label(m, labels)}: {drift:+.3g} meV/atom/ps", **style)
-        top = max(top, float(np.nanmax(np.abs(dc))))
+        top, bottom = max(top, float(np.nanmax(dc))), min(bottom, float(np.nanmin(dc)))
         if r["meta"].get("diverged_at"):
             last = int(np.flatnonzero(np.isfinite(dc))[-1])
             ax_e.plot(t[last], dc[last], "x", color=colors[m], ms=8, mew=2)
@@ -463,7 +472,7 @@ def plot(paths: list[str | Path], analysis: dict[str, Any], pdf: str | Path, png
     ax_t.set_title("(b) equipartition")
     ax_t.legend(fontsize=8)
     ax_e.set_yscale("symlog", linthresh=1e-2)
-    ax_e.set_ylim(-1.5 * max(top, 0.1), 1.5 * max(top, 0.1))
+    ax_e.set_ylim(1.5 * min(bottom, -0.1), 1.5 * max(top, 0.1))
     ax_e.set_xlabel("time (ps)")
     ax_e.set_ylabel("conserved quantity change / atom (meV)")
     big_dt = rollouts[methods[-1]]["meta"]["long_step"]

@@ -5,6 +5,7 @@ localrules:
 
 
 rule metrics:
+    """Energy error, drift, final position error and wall time of every rollout."""
     input:
         rollout_files,
     output:
@@ -18,7 +19,6 @@ rule metrics:
         "results/logs/metrics/{system}.log",
     benchmark:
         "results/benchmarks/metrics/{system}.tsv"
-    """Energy error, drift, final position error and wall time of every rollout."""
     wildcard_constraints:
         system=FEW_BODY_SYSTEMS,
     conda:
@@ -28,6 +28,7 @@ rule metrics:
 
 
 rule md_metrics:
+    """Energy and temperature drift, and wall time per simulated ps, of every rollout."""
     input:
         md_rollout_files,
     output:
@@ -41,7 +42,6 @@ rule md_metrics:
         "results/logs/md_metrics/{system}.log",
     benchmark:
         "results/benchmarks/md_metrics/{system}.tsv"
-    """Energy and temperature drift, and wall time per simulated ps, of every rollout."""
     wildcard_constraints:
         system=LAMMPS_LJ_SYSTEMS,
     conda:
@@ -51,6 +51,7 @@ rule md_metrics:
 
 
 rule water_metrics:
+    """Drift of the conserved quantity, T_O and T_H, g_OO peak, diffusion and cost of every rollout."""
     input:
         md_rollout_files,
     output:
@@ -64,7 +65,6 @@ rule water_metrics:
         "results/logs/water_metrics/{system}.log",
     benchmark:
         "results/benchmarks/water_metrics/{system}.tsv"
-    """Drift of the conserved quantity, T_O and T_H, g_OO peak, diffusion and cost of every rollout."""
     wildcard_constraints:
         system=WATER_SYSTEMS,
     conda:

@@ -6,7 +6,14 @@ from pathlib import Path
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from actionmd.config import ATOMISTIC, FEW_BODY, LAMMPS_LJ, WATER, check, resolve  # noqa: E402
+from actionmd.config import (
+    ATOMISTIC,
+    FEW_BODY,
+    LAMMPS_LJ,
+    WATER,
+    check,
+    resolve,
+)  # noqa: E402
 from actionmd.rollout import method_name, parse_method  # noqa: E402
 from actionmd.water import state_point_name, state_points  # noqa: E402
 
@@ -85,7 +92,7 @@ def needs_gpu(wildcards):
 
 
 def all_targets():
-    return expand(
+    targets = expand(
         [
             "figures/{system}.pdf",
             "figures/{system}.png",
@@ -93,6 +100,7 @@ def all_targets():
         ],
         system=SYSTEMS,
     )
+    return targets + [f"results/{s}/qtip4pf.pt" for s in SYSTEMS if s in WATER]
 
 
 # --- atomistic systems (argon) ---
@@ -117,7 +125,9 @@ def md_dataset_inputs(wildcards):
     """The reference runs, and for water the equilibrated liquid the rollouts start from."""
     inputs = {"runs": md_reference_runs(wildcards)}
     if wildcards.system in WATER:
-        inputs["equilibrated"] = f"results/{wildcards.system}/reference/equilibrated.extxyz"
+        inputs["equilibrated"] = (
+            f"results/{wildcards.system}/reference/equilibrated.extxyz"
+        )
     return inputs
 
 

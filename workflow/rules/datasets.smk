@@ -1,4 +1,5 @@
 rule dataset:
+    """Pairs at the long-step lag, with time reversal; midpoint form for the symplectic model."""
     input:
         "results/{system}/reference.npz",
     output:
@@ -7,7 +8,6 @@ rule dataset:
         "results/logs/dataset/{system}_{kind}.log",
     benchmark:
         "results/benchmarks/dataset/{system}_{kind}.tsv"
-    """Pairs at the long-step lag, with time reversal; midpoint form for the symplectic model."""
     wildcard_constraints:
         system=FEW_BODY_SYSTEMS,
     conda:
@@ -24,6 +24,7 @@ rule dataset:
 
 
 rule md_dataset:
+    """metatrain datasets of both models, split by run (state point); the rollouts' initial states."""
     input:
         unpack(md_dataset_inputs),
     output:
@@ -33,7 +34,6 @@ rule md_dataset:
         "results/logs/md_dataset/{system}.log",
     benchmark:
         "results/benchmarks/md_dataset/{system}.tsv"
-    """metatrain datasets of both models, split by run (state point); the rollouts' initial states."""
     wildcard_constraints:
         system=ATOMISTIC_SYSTEMS,
     conda:

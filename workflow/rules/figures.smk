@@ -5,6 +5,7 @@ localrules:
 
 
 rule figure:
+    """The paper's figure for a system (PDF for print, PNG for the report)."""
     input:
         rollout_files,
     output:
@@ -19,7 +20,6 @@ rule figure:
         "results/logs/figure/{system}.log",
     benchmark:
         "results/benchmarks/figure/{system}.tsv"
-    """The paper's figure for a system (PDF for print, PNG for the report)."""
     wildcard_constraints:
         system=FEW_BODY_SYSTEMS,
     conda:
@@ -30,6 +30,7 @@ rule figure:
 
 
 rule md_figure:
+    """Total energy and kinetic temperature vs time of every rollout (paper Fig. 5 for argon)."""
     input:
         md_rollout_files,
     output:
@@ -44,7 +45,6 @@ rule md_figure:
         "results/logs/md_figure/{system}.log",
     benchmark:
         "results/benchmarks/md_figure/{system}.tsv"
-    """Total energy and kinetic temperature vs time of every rollout (paper Fig. 5 for argon)."""
     wildcard_constraints:
         system=LAMMPS_LJ_SYSTEMS,
     conda:
@@ -54,6 +54,7 @@ rule md_figure:
 
 
 rule water_figure:
+    """Paper Fig. 2: conserved-quantity drift, T_O and T_H, g_OO(r), O mean-square displacement."""
     input:
         md_rollout_files,
     output:
@@ -68,7 +69,6 @@ rule water_figure:
         "results/logs/water_figure/{system}.log",
     benchmark:
         "results/benchmarks/water_figure/{system}.tsv"
-    """Paper Fig. 2: conserved-quantity drift, T_O and T_H, g_OO(r), O mean-square displacement."""
     wildcard_constraints:
         system=WATER_SYSTEMS,
     conda:

@@ -1,4 +1,5 @@
 rule rollout:
+    """One long-step rollout: reference VV, large-step VV, direct, or symplectic at K iterations."""
     input:
         unpack(rollout_models),
     output:
@@ -7,7 +8,6 @@ rule rollout:
         "results/logs/rollout/{system}_{method}.log",
     benchmark:
         "results/benchmarks/rollout/{system}_{method}.tsv"
-    """One long-step rollout: reference VV, large-step VV, direct, or symplectic at K iterations."""
     wildcard_constraints:
         system=FEW_BODY_SYSTEMS,
     conda:
@@ -26,6 +26,7 @@ rule rollout:
 
 
 rule md_rollout:
+    """One rollout (argon NVE, water NVT): reference MD, direct, or symplectic at K iterations."""
     input:
         unpack(rollout_models),
         initial="results/{system}/datasets/initial.extxyz",
@@ -35,7 +36,6 @@ rule md_rollout:
         "results/logs/md_rollout/{system}_{method}.log",
     benchmark:
         "results/benchmarks/md_rollout/{system}_{method}.tsv"
-    """One rollout (argon NVE, water NVT): reference MD, direct, or symplectic at K iterations."""
     wildcard_constraints:
         system=ATOMISTIC_SYSTEMS,
         method=r"reference|direct|symplectic_k[0-9]+|symplectic_converged",

@@ -1,4 +1,5 @@
 rule train:
+    """Train the direct MLP or the generating function S; resumes from its checkpoint."""
     input:
         "results/{system}/datasets/{kind}.npz",
     output:
@@ -7,7 +8,6 @@ rule train:
         "results/logs/train/{system}_{kind}.log",
     benchmark:
         "results/benchmarks/train/{system}_{kind}.tsv"
-    """Train the direct MLP or the generating function S; resumes from its checkpoint."""
     wildcard_constraints:
         system=FEW_BODY_SYSTEMS,
     conda:
@@ -26,6 +26,7 @@ rule train:
 
 
 rule md_train:
+    """Train and export a FlashMD model with metatrain (mtt train / mtt export); resumes."""
     input:
         lambda w: expand(
             "results/{system}/datasets/{kind}_{split}.extxyz",
@@ -39,7 +40,6 @@ rule md_train:
         "results/logs/md_train/{system}_{kind}.log",
     benchmark:
         "results/benchmarks/md_train/{system}_{kind}.tsv"
-    """Train and export a FlashMD model with metatrain (mtt train / mtt export); resumes."""
     wildcard_constraints:
         system=ATOMISTIC_SYSTEMS,
     conda:
