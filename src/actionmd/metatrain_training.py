@@ -95,8 +95,10 @@ def make_options(
     """metatrain options for one model from the workflow's training settings.
 
     ``training``: epochs, batch_size, learning_rate, checkpoint_interval, seed,
-    precision (32 or 64), model (architecture hypers passed through), and for
-    the symplectic model ``balance_losses``. ``timestep`` in fs (the long step);
+    precision (32 or 64), model (architecture hypers passed through, shared by
+    both kinds), ``direct_model`` (extra hypers of the direct model only, e.g.
+    ``predict_momenta_as_difference``), and for the symplectic model
+    ``balance_losses``. ``timestep`` in fs (the long step);
     ``masses`` in u by atomic number.
     """
     if kind not in ARCHITECTURES:
@@ -118,11 +120,14 @@ def make_options(
             trainer["loss"] = {
                 name: {"type": "mse", "weight": float(ms["momentum"] / ms[name])} for name in ("position", "momentum")
             }
+    model = dict(training.get("model", {}))
+    if kind == "direct":
+        model.update(training.get("direct_model", {}))
     return {
         "device": device,
         "base_precision": int(training.get("precision", 32)),
         "seed": int(training["seed"]),
-        "architecture": {"name": ARCHITECTURES[kind], "model": dict(training.get("model", {})), "training": trainer},
+        "architecture": {"name": ARCHITECTURES[kind], "model": model, "training": trainer},
         "training_set": _dataset(train_set, kind),
         "validation_set": _dataset(val_set, kind),
         "test_set": 0.0,

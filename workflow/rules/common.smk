@@ -35,6 +35,18 @@ wildcard_constraints:
     method=r"reference|vv_large|direct|symplectic_k[0-9]+|symplectic_converged",
 
 
+def training_settings(wildcards):
+    """JSON config of md_train: the direct model's own hypers do not retrain the symplectic one."""
+    cfg = json.loads(
+        settings(
+            wildcards.system, "physics", "reference", "pairing", "training", "device"
+        )
+    )
+    if wildcards.kind != "direct":
+        cfg["training"].pop("direct_model", None)
+    return json.dumps(cfg, sort_keys=True)
+
+
 def settings(system, *sections):
     """JSON of the resolved config sections a rule depends on (its params, so edits rerun it)."""
     resolved = resolve(config, system)

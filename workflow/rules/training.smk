@@ -50,9 +50,7 @@ rule md_train:
         mem_mb=8000,
         runtime=720,
     params:
-        config=lambda w: settings(
-            w.system, "physics", "reference", "pairing", "training", "device"
-        ),
+        config=training_settings,
         datasets="results/{system}/datasets",
         workdir="results/{system}/training/{kind}",
     shell:
