@@ -43,14 +43,17 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def finished(workdir):
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "preset=test"]
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    # output to a file, not a pipe nobody reads while waiting: a full pipe would block snakemake
+    out = open(workdir / "interrupted_run.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if list((workdir / "results").glob("*/models/*.ckpt")):
             break
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-    proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    out.close()
     snakemake(workdir)  # the same command again finishes the run
     return workdir
 
