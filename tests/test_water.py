@@ -128,3 +128,16 @@ def test_blown_up_rollout_has_no_structure_metrics():
     roll["meta"]["diverged_at"] = 200
     m = water.rollout_metrics(roll, {"rdf_r_max": 5.0, "rdf_bins": 50, "msd_fit": [0.1, 0.4]})
     assert np.isnan(m["diffusion_A2_per_ps"]) and m["blew_up_at_ps"] == pytest.approx(2.0)
+
+
+def test_a_broken_molecule_ends_the_rollout_there():
+    roll = synthetic_rollout()
+    roll["positions"][150:, 1] += np.array([0.9, 0.0, 0.0])  # molecule 0's first H pulled 1.86 A away
+    cut = water.cut_at_broken_molecule(roll)
+    assert water.broken_frame(roll) == 150 and cut["meta"]["diverged_at"] == 150
+    assert np.isnan(cut["potential_energy"][150:]).all() and np.isfinite(cut["potential_energy"][:150]).all()
+    m = water.rollout_metrics(cut, {"rdf_r_max": 5.0, "rdf_bins": 50, "msd_fit": [0.1, 0.4]})
+    assert m["blew_up_at_ps"] == pytest.approx(1.5)
+    # an intact rollout, molecules straddling the box included, is left alone
+    assert water.broken_frame(synthetic_rollout()) is None
+    assert water.cut_at_broken_molecule(synthetic_rollout())["meta"]["diverged_at"] is None

@@ -331,10 +331,48 @@ REQUIRED = (
 )
 
 
+BOND_LIMIT = 1.5  # A: an O-H distance beyond this is a broken molecule (q-TIP4P/f r_eq = 0.94 A)
+
+
 def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
+    """Rollouts keyed by method, each cut at its first broken molecule (:func:`cut_at_broken_molecule`)."""
     from .rollout import load_rollouts
 
-    return load_rollouts(paths, REQUIRED)
+    return {m: cut_at_broken_molecule(r) for m, r in load_rollouts(paths, REQUIRED).items()}
+
+
+def broken_frame(roll: dict[str, Any], limit: float = BOND_LIMIT) -> int | None:
+    """Index of the first saved frame with an O-H bond longer than ``limit`` (A, minimum image), or None.
+
+    Under a thermostat a failing map need not heat the system past ``max_temperature``: the
+    thermostat removes the heat while molecules fly apart. A broken molecule marks such a run.
+    """
+    lengths = np.diagonal(np.asarray(roll["cell"]))
+    q = roll["positions"].reshape(len(roll["positions"]), -1, 3, 3)
+    d = q[:, :, 1:] - q[:, :, :1]
+    d -= lengths * np.round(d / lengths)
+    with np.errstate(invalid="ignore"):
+        bad = np.linalg.norm(d, axis=-1).max(axis=(1, 2)) > limit
+    hits = np.flatnonzero(bad)
+    return int(hits[0]) if len(hits) else None
+
+
+def cut_at_broken_molecule(roll: dict[str, Any]) -> dict[str, Any]:
+    """A copy with every frame from the first broken molecule on set to NaN, marked as blown up there."""
+    first = broken_frame(roll)
+    if first is None:
+        return roll
+    roll = dict(roll)
+    roll["meta"] = dict(roll["meta"])
+    for key in ("positions", "potential_energy", "kinetic_energy", "thermostat_work", "temperature_O", "temperature_H"):
+        roll[key] = np.array(roll[key], dtype=float)
+        roll[key][first:] = np.nan
+    frame_steps = float(roll["time"][1] - roll["time"][0]) / roll["meta"]["long_step"]
+    step = int(round(first * frame_steps))
+    previous = roll["meta"].get("diverged_at")
+    roll["meta"]["diverged_at"] = step if previous is None else min(previous, step)
+    roll["meta"]["broken_molecule_at"] = step
+    return roll
 
 
 def conserved_quantity(roll: dict[str, Any]) -> np.ndarray:
