@@ -45,7 +45,16 @@ def finished(workdir):
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "preset=test"]
     # output to a file, not a pipe nobody reads while waiting: a full pipe would block snakemake
     out = open(workdir / "interrupted_run.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    # SIGINT back to its default in the child: a shell running pytest in the background (`&`)
+    # starts it with SIGINT ignored, which the child would inherit and Ctrl-C would do nothing
+    proc = subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if list((workdir / "results").glob("*/models/*.ckpt")):
