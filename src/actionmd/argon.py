@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import InputError, atomic_path, save_npz
+from .io import atomic_path, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,7 @@ def run_rollout(
     """One NVE rollout from the first held-out state: 'reference' (LAMMPS VV at dt) or an ML method."""
     import torch
 
-    from .fixed_point import SolverSettings
-    from .md_rollout import kinetic_energy, run_ml_rollout, temperature
+    from .md_rollout import kinetic_energy, load_ml_maps, run_ml_rollout, temperature
     from .reference_md import potential_energies, run_nve
     from .rollout import parse_method
     from .training import pick_device
@@ -139,20 +138,9 @@ def run_rollout(
         }
         potential = res["potential_energy"]
     elif model in ("direct", "symplectic"):
-        from .atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
-
-        if direct is None or (model == "symplectic" and symplectic is None):
-            raise InputError(f"rollout {method} needs --direct{' and --symplectic' if model == 'symplectic' else ''}")
-        device = pick_device(cfg["device"])
-        args = (torch.as_tensor(traj.numbers), torch.as_tensor(traj.cell), torch.as_tensor(traj.masses), device)
-        models = [ExportedModel(direct, *args)]
-        if model == "symplectic":
-            models.append(ExportedModel(symplectic, *args))
-        for exported in models:
-            exported.check_timestep(big_dt)
-        direct_map = DirectMap(models[0])
-        increment = SymmetrisedIncrement(models[1]) if model == "symplectic" else None
-        settings = SolverSettings.from_config(cfg["solver"], iterations) if model == "symplectic" else None
+        direct_map, increment, settings = load_ml_maps(
+            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg["solver"]
+        )
         arrays = run_ml_rollout(
             q0,
             p0,

@@ -75,7 +75,8 @@ def check(config: dict[str, Any]) -> None:
                 )
 
 
-def _check_md_protocol(key: str, proto: dict[str, Any]) -> None:
+def _check_md_frames(key: str, proto: dict[str, Any]) -> None:
+    """Checks every atomistic protocol shares: pairs and rollouts fall on saved frames."""
     ref, pair, roll = proto["reference"], proto["pairing"], proto["rollout"]
     for what in ("lag", "stride"):
         if pair[what] % ref["save_every"]:
@@ -87,27 +88,23 @@ def _check_md_protocol(key: str, proto: dict[str, Any]) -> None:
         raise ConfigError(f"config key '{key}.reference.nve_steps': not a multiple of reference.save_every")
     if pair["lag"] > ref["nve_steps"]:
         raise ConfigError(f"config key '{key}.pairing.lag': longer than the NVE run ({ref['nve_steps']} steps)")
+    if roll["steps"] % roll["save_every"]:
+        raise ConfigError(f"config key '{key}.rollout.steps': not a multiple of rollout.save_every")
+
+
+def _check_md_protocol(key: str, proto: dict[str, Any]) -> None:
+    _check_md_frames(key, proto)
+    ref, pair = proto["reference"], proto["pairing"]
     if ref["runs"] < pair["validation_runs"] + pair["held_out_runs"] + 1:
         raise ConfigError(
             f"config key '{key}.reference.runs': {ref['runs']} runs leave none for training after "
             f"{pair['validation_runs']} validation and {pair['held_out_runs']} held-out runs"
         )
-    if roll["steps"] % roll["save_every"]:
-        raise ConfigError(f"config key '{key}.rollout.steps': not a multiple of rollout.save_every")
 
 
 def _check_water_protocol(key: str, proto: dict[str, Any]) -> None:
-    ref, pair, roll = proto["reference"], proto["pairing"], proto["rollout"]
-    for what in ("lag", "stride"):
-        if pair[what] % ref["save_every"]:
-            raise ConfigError(
-                f"config key '{key}.pairing.{what}': {pair[what]} MD steps is not a multiple of "
-                f"reference.save_every ({ref['save_every']}), so its frames are not saved"
-            )
-    if ref["nve_steps"] % ref["save_every"]:
-        raise ConfigError(f"config key '{key}.reference.nve_steps': not a multiple of reference.save_every")
-    if pair["lag"] > ref["nve_steps"]:
-        raise ConfigError(f"config key '{key}.pairing.lag': longer than the NVE run ({ref['nve_steps']} steps)")
+    _check_md_frames(key, proto)
+    ref, pair = proto["reference"], proto["pairing"]
     temps = ref["temperatures"]
     if temps["stop"] < temps["start"]:
         raise ConfigError(f"config key '{key}.reference.temperatures.stop': below temperatures.start")
@@ -118,8 +115,6 @@ def _check_water_protocol(key: str, proto: dict[str, Any]) -> None:
             f"config key '{key}.pairing.validation_every': with {n_points} state points and every "
             f"{pair['validation_every']}-th validating, no state point is left for training or for validation"
         )
-    if roll["steps"] % roll["save_every"]:
-        raise ConfigError(f"config key '{key}.rollout.steps': not a multiple of rollout.save_every")
     fit = proto["analysis"]["msd_fit"]
     if not 0 <= fit[0] < fit[1] <= 1:
         raise ConfigError(f"config key '{key}.analysis.msd_fit': need 0 <= start < end <= 1 (fractions of the run)")

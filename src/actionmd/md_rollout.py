@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,39 @@ def temperature(momenta: np.ndarray, masses: np.ndarray) -> np.ndarray:
     """Kinetic temperature (K) with 3N - 3 degrees of freedom (total momentum is conserved)."""
     n = masses.shape[0]
     return 2.0 * kinetic_energy(momenta, masses) / ((3 * n - 3) * KB)
+
+
+def load_ml_maps(
+    method: str,
+    direct: str | Path | None,
+    symplectic: str | Path | None,
+    traj,
+    device: torch.device,
+    long_step: float,
+    solver: dict[str, Any],
+) -> tuple[Callable, Callable | None, SolverSettings | None]:
+    """The exported models of a rollout as maps: (direct map, symmetrised increment or None, solver settings or None).
+
+    ``method`` 'direct', 'symplectic_k<K>' or 'symplectic_converged', ``traj`` the
+    :class:`actionmd.trajectory.Trajectory` whose atoms and cell the models run on; models trained
+    for another long step than ``long_step`` (fs) are refused.
+    """
+    from .atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
+    from .io import InputError
+    from .rollout import parse_method
+
+    model, iterations = parse_method(method)
+    if direct is None or (model == "symplectic" and symplectic is None):
+        raise InputError(f"rollout {method} needs --direct{' and --symplectic' if model == 'symplectic' else ''}")
+    args = (torch.as_tensor(traj.numbers), torch.as_tensor(traj.cell), torch.as_tensor(traj.masses), device)
+    models = [ExportedModel(direct, *args)]
+    if model == "symplectic":
+        models.append(ExportedModel(symplectic, *args))
+    for exported in models:
+        exported.check_timestep(long_step)
+    if model != "symplectic":
+        return DirectMap(models[0]), None, None
+    return DirectMap(models[0]), SymmetrisedIncrement(models[1]), SolverSettings.from_config(solver, iterations)
 
 
 def run_ml_rollout(

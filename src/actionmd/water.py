@@ -107,16 +107,12 @@ def equilibrate(cfg: dict[str, Any], out: str | Path, threads: int = 1) -> None:
 
 
 def last_frame(path: str | Path):
-    """The last frame of an extxyz trajectory, with momenta, checked."""
-    import ase.io
-
+    """The last frame of an extxyz trajectory (checked on reading) as ASE atoms with momenta."""
+    from .md_dataset import _atoms
     from .trajectory import read_trajectory
 
-    traj = read_trajectory(path, require_continuous=False)  # checks the file, momenta and cell
-    atoms = ase.io.read(path, index=-1, format="extxyz")
-    atoms.set_momenta(traj.momenta[-1])
-    atoms.calc = None
-    return atoms
+    traj = read_trajectory(path, require_continuous=False)
+    return _atoms(traj, traj.positions[-1], traj.momenta[-1], {})
 
 
 def scaled(atoms, volume_scale: float):
@@ -222,8 +218,7 @@ def run_rollout(
     """
     import torch
 
-    from .fixed_point import SolverSettings
-    from .md_rollout import kinetic_energy, run_ml_rollout, temperature
+    from .md_rollout import kinetic_energy, load_ml_maps, run_ml_rollout, temperature
     from .rollout import parse_method
     from .thermostat import SVRThermostat, VelocityVerletMap, species_temperatures
     from .training import pick_device
@@ -256,21 +251,11 @@ def run_rollout(
         arrays["steps_done"] = arrays["steps_done"] // lag
         step_dt = dt
     elif model in ("direct", "symplectic"):
-        from .atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
-
-        if direct is None or (model == "symplectic" and symplectic is None):
-            raise InputError(f"rollout {method} needs --direct{' and --symplectic' if model == 'symplectic' else ''}")
-        device = pick_device(cfg["device"])
-        args = (torch.as_tensor(traj.numbers), torch.as_tensor(traj.cell), torch.as_tensor(traj.masses), device)
-        models = [ExportedModel(direct, *args)]
-        if model == "symplectic":
-            models.append(ExportedModel(symplectic, *args))
-        for exported in models:
-            exported.check_timestep(big_dt)
-        increment = SymmetrisedIncrement(models[1]) if model == "symplectic" else None
-        settings = SolverSettings.from_config(cfg["solver"], iterations) if model == "symplectic" else None
+        direct_map, increment, settings = load_ml_maps(
+            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg["solver"]
+        )
         arrays = run_ml_rollout(
-            q0, p0, traj.masses, roll["steps"], roll["save_every"], DirectMap(models[0]), increment, settings,
+            q0, p0, traj.masses, roll["steps"], roll["save_every"], direct_map, increment, settings,
             long_step=big_dt, progress_every=max(roll["steps"] // 20, 1), **common,
         )  # fmt: skip
         step_dt = big_dt
@@ -482,7 +467,7 @@ def plot(paths: list[str | Path], analysis: dict[str, Any], pdf: str | Path, png
         t = r["time"] / 1000.0
         c = 1e3 * conserved_quantity(r)
         dc = c - c[0]
-        drift = 1e3 * _slope(t, conserved_quantity(r))
+        drift = _slope(t, c)
         ax_e.plot(t, dc, label=f"{label(m, labels)}: {drift:+.3g} meV/atom/ps", **style)
         top, bottom = max(top, float(np.nanmax(dc))), min(bottom, float(np.nanmin(dc)))
         if r["meta"].get("diverged_at"):
