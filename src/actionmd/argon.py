@@ -139,7 +139,7 @@ def run_rollout(
         potential = res["potential_energy"]
     elif model in ("direct", "symplectic"):
         direct_map, increment, settings = load_ml_maps(
-            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg["solver"]
+            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg.get("solver")
         )
         arrays = run_ml_rollout(
             q0,

@@ -53,7 +53,7 @@ def load_ml_maps(
     traj,
     device: torch.device,
     long_step: float,
-    solver: dict[str, Any],
+    solver: dict[str, Any] | None,
 ) -> tuple[Callable, Callable | None, SolverSettings | None]:
     """The exported models of a rollout as maps: (direct map, symmetrised increment or None, solver settings or None).
 
@@ -74,7 +74,7 @@ def load_ml_maps(
         models.append(ExportedModel(symplectic, *args))
     for exported in models:
         exported.check_timestep(long_step)
-    if model != "symplectic":
+    if model != "symplectic":  # the direct model needs no solver settings (a direct rollout's config has none)
         return DirectMap(models[0]), None, None
     return DirectMap(models[0]), SymmetrisedIncrement(models[1]), SolverSettings.from_config(solver, iterations)
 

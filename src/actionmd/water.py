@@ -252,7 +252,7 @@ def run_rollout(
         step_dt = dt
     elif model in ("direct", "symplectic"):
         direct_map, increment, settings = load_ml_maps(
-            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg["solver"]
+            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg.get("solver")
         )
         arrays = run_ml_rollout(
             q0, p0, traj.masses, roll["steps"], roll["save_every"], direct_map, increment, settings,
