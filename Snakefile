@@ -3,6 +3,7 @@
 #
 #   snakemake --cores 8 figures/one_body.pdf          # one figure, demo scale
 #   snakemake --cores 8 figures/argon.pdf             # LAMMPS + metatrain pipeline (Fig. 5)
+#   snakemake --cores 8 results/aluminium/table1.csv  # Table 1 with the EAM reference (offline)
 #   snakemake --cores 8 all --config preset=paper     # the SI protocol (targets before --config)
 #   snakemake --profile profiles/slurm all --config preset=paper
 #
@@ -27,6 +28,7 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/rollouts.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/mlip.smk"
 
 
 localrules:

@@ -92,10 +92,7 @@ class ExportedModel:
         # FlashMD models record the long step they were trained for (fs); NaN if unknown
         self.timestep = float(getattr(model.module, "timestep", float("nan")))
         self.types = torch.as_tensor(types, dtype=torch.int32, device=self.device)
-        self.cell = torch.as_tensor(cell, dtype=torch.float64).reshape(3, 3)
-        if torch.count_nonzero(self.cell - torch.diag(torch.diagonal(self.cell))) > 0:
-            raise ValueError("only orthorhombic cells are supported")
-        self.lengths = torch.diagonal(self.cell)
+        self.set_cell(cell)
         self.masses = torch.as_tensor(masses, dtype=torch.float64)
         self._options = ModelEvaluationOptions(
             length_unit="A",
@@ -108,6 +105,14 @@ class ExportedModel:
 
         self._neighbor_lists = neighbor_lists_for_model("A", self.model)
         self.calls = 0
+
+    def set_cell(self, cell) -> None:
+        """The (3, 3) orthorhombic cell (A) of the next evaluations (NPT rollouts change it every step)."""
+        cell = torch.as_tensor(cell, dtype=torch.float64).reshape(3, 3)
+        if torch.count_nonzero(cell - torch.diag(torch.diagonal(cell))) > 0:
+            raise ValueError("only orthorhombic cells are supported")
+        self.cell = cell
+        self.lengths = torch.diagonal(cell)
 
     def check_timestep(self, timestep: float) -> None:
         """Refuse a model trained for another long step than ``timestep`` (fs)."""

@@ -13,7 +13,7 @@ import logging
 import sys
 
 from . import argon, fewbody, water
-from .config import ConfigError
+from .config import MLIP, ConfigError
 from .io import InputError
 
 
@@ -89,8 +89,66 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 
+    # crystals driven by a reference ML potential (GeTe, aluminium)
+    mlip_systems = list(MLIP)
+    p = sub.add_parser("export-toy-potential", help="the tiny Morse metatomic model of the tests and the test preset")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("check-potential", help="stop early if a configured reference potential is missing")
+    p.add_argument("--config", type=_json, required=True, help="the resolved 'potential' of a system")
+
+    p = sub.add_parser("mlip-ramp", help="NPT heating and cooling ramps collecting structures (extxyz)")
+    p.add_argument("--system", choices=mlip_systems, required=True)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--potential-model", default=None, help="the exported reference potential (metatomic, toy)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("mlip-structure", help="one structure of the ramps: Langevin NVT, then NVE frames")
+    p.add_argument("--system", choices=mlip_systems, required=True)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--leg", choices=["heat", "cool"], required=True)
+    p.add_argument("--temperature", type=int, required=True, help="K")
+    p.add_argument("--ramp", required=True, help="the ramp file with the structures")
+    p.add_argument("--potential-model", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("mlip-quench", help="GeTe: liquid samples quenched to the rollout temperature")
+    p.add_argument("--system", choices=mlip_systems, required=True)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--ramp", required=True)
+    p.add_argument("--potential-model", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("mlip-rollout", help="one NVT (GeTe) or NPT (aluminium) rollout of one method and run")
+    p.add_argument("--system", choices=mlip_systems, required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--run", type=int, default=0)
+    p.add_argument("--config", type=_json, required=True)
+    p.add_argument("--initial", required=True, help="extxyz of the initial states (frame = run)")
+    p.add_argument("--direct", default=None)
+    p.add_argument("--symplectic", default=None)
+    p.add_argument("--potential-model", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("gete-analysis", help="GeTe metrics (CSV) and Fig. 3 (potential energy vs log t, T_Ge - T_Te)")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--png", default=None)
+    p.add_argument("rollouts", nargs="+")
+
+    p = sub.add_parser("aluminium-analysis", help="Table 1 (CSV: T, V, wall time per 100 ps) and its figure")
+    p.add_argument("--config", type=_json, required=True, help="the resolved 'analysis' section")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--pdf", default=None)
+    p.add_argument("--png", default=None)
+    p.add_argument("rollouts", nargs="+")
+
     p = sub.add_parser("md-dataset", help="metatrain datasets (both models) from the reference runs")
-    p.add_argument("--system", choices=["argon", "water"], default="argon")
+    p.add_argument("--system", choices=["argon", "water", *mlip_systems], default="argon")
     p.add_argument("--config", type=_json, required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--equilibrated", default=None, help="water: the equilibrated liquid, the rollouts' start")
@@ -173,6 +231,17 @@ def _run(args: argparse.Namespace) -> None:
         if args.equilibrated is None:
             raise InputError("md-dataset --system water needs --equilibrated (the rollouts' initial state)")
         water.build_dataset(args.config, args.trajectories, args.equilibrated, args.out_dir)
+    elif args.command == "export-toy-potential":
+        from .toy_potential import export_toy_potential
+
+        export_toy_potential(args.out)
+    elif args.command == "check-potential":
+        from .reference_potential import check
+
+        spec = {k: v for k, v in args.config.items() if k != "name"}
+        check(args.config["name"], spec)
+    elif args.command.startswith(("mlip-", "gete-", "aluminium-")) or getattr(args, "system", None) in MLIP:
+        _run_mlip(args)
     elif args.command == "md-dataset":
         argon.build_dataset(args.config, args.trajectories, args.out_dir)
     elif args.command == "md-train":
@@ -188,6 +257,34 @@ def _run(args: argparse.Namespace) -> None:
         water.plot(args.rollouts, _analysis(args.config), args.pdf, args.png)
     elif args.command == "md-figure":
         argon.plot(args.rollouts, args.pdf, args.png)
+
+
+def _run_mlip(args: argparse.Namespace) -> None:
+    from . import mlip, mlip_analysis
+
+    model = getattr(args, "potential_model", None)
+    if args.command == "mlip-ramp":
+        mlip.ramp(args.config, args.out, model, args.threads)
+    elif args.command == "mlip-structure":
+        mlip.simulate_structure(args.config, args.leg, args.temperature, args.ramp, args.out, model, args.threads)
+    elif args.command == "mlip-quench":
+        mlip.quench(args.config, args.ramp, args.out, model, args.threads)
+    elif args.command == "mlip-rollout":
+        files = (args.direct, args.symplectic, model)
+        mlip.run_rollout(args.method, args.config, args.initial, args.run, args.out, *files, threads=args.threads)
+    elif args.command == "md-dataset":
+        mlip.build_dataset(args.config, args.trajectories, args.out_dir)
+    elif args.command == "gete-analysis":
+        rolls = mlip_analysis.load_gete(args.rollouts)
+        mlip_analysis.gete_metrics(rolls, args.csv)
+        mlip_analysis.gete_plot(rolls, args.pdf, args.png)
+    elif args.command == "aluminium-analysis":
+        rolls = mlip_analysis.load_aluminium(args.rollouts)
+        table = mlip_analysis.aluminium_table(rolls, args.csv, discard=args.config["analysis"]["discard"])
+        if args.pdf:
+            mlip_analysis.aluminium_plot(rolls, table, args.pdf, args.png)
+    else:
+        raise InputError(f"{args.command} does not handle system {getattr(args, 'system', None)}")
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 FEW_BODY = ("one_body", "three_body")
-ATOMISTIC = ("argon", "water")  # metatrain models, metatomic rollouts
+ATOMISTIC = ("argon", "water", "gete", "aluminium")  # metatrain models, metatomic rollouts
 LAMMPS_LJ = ("argon",)  # reference MD with LAMMPS (rule md_reference)
 WATER = ("water",)  # reference MD with q-TIP4P/f over a state-point grid
+MLIP = ("gete", "aluminium")  # a named reference potential (PET-MAD, EAM, toy): NPT ramps, structures
 
 
 class ConfigError(ValueError):
@@ -62,6 +63,9 @@ def check(config: dict[str, Any]) -> None:
         for name, proto in protocols.items():
             if name in WATER:
                 _check_water_protocol(f"presets.{preset}.{name}", proto)
+                continue
+            if name in MLIP:
+                _check_mlip_protocol(f"presets.{preset}.{name}", proto, config)
                 continue
             if name in ATOMISTIC:
                 _check_md_protocol(f"presets.{preset}.{name}", proto)
@@ -120,19 +124,51 @@ def _check_water_protocol(key: str, proto: dict[str, Any]) -> None:
         raise ConfigError(f"config key '{key}.analysis.msd_fit': need 0 <= start < end <= 1 (fractions of the run)")
 
 
+def _check_mlip_protocol(key: str, proto: dict[str, Any], config: dict[str, Any]) -> None:
+    _check_md_frames(key, proto)
+    if proto["potential"] not in config["potentials"]:
+        raise ConfigError(
+            f"config key '{key}.potential': '{proto['potential']}' is not one of the potentials "
+            f"{sorted(config['potentials'])}"
+        )
+    ramp, temps, roll = proto["ramp"], proto["reference"]["temperatures"], proto["rollout"]
+    if not ramp["start"] < ramp["stop"]:
+        raise ConfigError(f"config key '{key}.ramp.stop': must be above ramp.start")
+    if not (ramp["start"] <= temps["start"] <= temps["stop"] <= ramp["stop"]):
+        raise ConfigError(
+            f"config key '{key}.reference.temperatures': {temps['start']}..{temps['stop']} K must lie within the "
+            f"ramp's {ramp['start']}..{ramp['stop']} K, where the structures are collected"
+        )
+    n_structures = 2 * len(range(temps["start"], temps["stop"] + 1, temps["step"]))
+    if n_structures // proto["pairing"]["validation_every"] < 1:
+        raise ConfigError(
+            f"config key '{key}.pairing.validation_every': {n_structures} structures leave none for validation"
+        )
+    if roll["reference_steps"] % roll["reference_save_every"]:
+        raise ConfigError(f"config key '{key}.rollout.reference_steps': not a multiple of reference_save_every")
+    if key.endswith(".gete") and "quench" not in proto:
+        raise ConfigError(f"config key '{key}.quench': GeTe's rollouts start from quenches; give this section")
+    fit = proto.get("analysis", {}).get("discard", 0.0)
+    if not 0 <= fit < 1:
+        raise ConfigError(f"config key '{key}.analysis.discard': need 0 <= discard < 1")
+
+
 def resolve(config: dict[str, Any], system: str) -> dict[str, Any]:
     """Physics and protocol of one system at the selected preset, plus the global settings."""
     if system not in config["systems"]:
         raise ConfigError(f"unknown system '{system}': config key 'systems' has {sorted(config['systems'])}")
     protocol = config["presets"][config["preset"]][system]
     solver = {**config["solver"], **protocol.get("rollout", {}).get("solver", {})}
-    return {
+    resolved = {
         "name": system,
         "physics": config["systems"][system],
         **protocol,
         "solver": solver,
         "device": config["device"],
     }
+    if system in MLIP:  # the named reference potential, spelled out
+        resolved["potential"] = {"name": protocol["potential"], **config["potentials"][protocol["potential"]]}
+    return resolved
 
 
 def load(path: str | Path = ROOT / "config.yaml") -> dict[str, Any]:

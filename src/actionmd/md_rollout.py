@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from ase import units
 
+from .barostat import UnphysicalState
 from .fixed_point import SolverSettings
 from .integrators import DirectIntegrator, SymplecticIntegrator
 from .rollout import solver_record
@@ -99,13 +100,10 @@ def run_ml_rollout(
     ``thermostat``: an :class:`actionmd.thermostat.SVRThermostat` for NVT (None: NVE), applied
     for ``long_step`` fs around every step.
     """
-    if steps % save_every:
-        raise ValueError(f"steps ({steps}) must be a multiple of save_every ({save_every})")
     if increment is None:
         integrator: DirectIntegrator | SymplecticIntegrator = DirectIntegrator(direct)
     else:
         integrator = SymplecticIntegrator(increment, direct, settings or SolverSettings())
-    symplectic = integrator if isinstance(integrator, SymplecticIntegrator) else None
     stepper = integrator
     if thermostat is not None:
         from .thermostat import OBABOIntegrator
@@ -113,19 +111,57 @@ def run_ml_rollout(
         if long_step is None:
             raise ValueError("an NVT rollout needs the long step (fs) for its thermostat")
         stepper = OBABOIntegrator(integrator, thermostat, long_step, masses)
+    return run_steps(stepper, q0, p0, masses, steps, save_every, max_temperature, method, progress_every, integrator)
+
+
+def run_steps(
+    stepper,
+    q0: np.ndarray,
+    p0: np.ndarray,
+    masses: np.ndarray,
+    steps: int,
+    save_every: int,
+    max_temperature: float = 1e4,
+    method: str = "direct",
+    progress_every: int = 0,
+    integrator=None,
+) -> dict[str, Any]:
+    """Apply ``stepper.step(q, p)`` ``steps`` times from (q0, p0); arrays per saved frame.
+
+    A stepper with a ``thermostat_work`` attribute (OBABO, NPT) has it saved per frame; one with
+    a ``state(q, p)`` method (NPT: cell, volume, potential energy, conserved quantity) has each of
+    its entries saved per frame. ``integrator``, when symplectic, has its solver record kept.
+    The run stops at a non-finite state or a kinetic temperature above ``max_temperature``; the
+    frames after that stay NaN.
+    """
+    if steps % save_every:
+        raise ValueError(f"steps ({steps}) must be a multiple of save_every ({save_every})")
+    symplectic = integrator if isinstance(integrator, SymplecticIntegrator) else None
+    settings = symplectic.settings if symplectic is not None else None
     frames = steps // save_every + 1
-    work = np.zeros(frames)
     positions = np.full((frames, *q0.shape), np.nan)
     momenta = np.full((frames, *p0.shape), np.nan)
     positions[0], momenta[0] = q0, p0
     q = torch.as_tensor(q0, dtype=torch.float64)
     p = torch.as_tensor(p0, dtype=torch.float64)
+    has_work = hasattr(stepper, "thermostat_work")
+    work = np.zeros(frames)
+    extras: dict[str, np.ndarray] = {}
+    if hasattr(stepper, "state"):
+        for key, value in stepper.state(q, p).items():
+            extras[key] = np.full((frames, *np.shape(value)), np.nan)
+            extras[key][0] = value
     histories: list[list[float]] = []
     unconverged = 0
     diverged_at = None
     t0 = time.perf_counter()
     for k in range(1, steps + 1):
-        q, p = stepper.step(q, p)
+        try:
+            q, p = stepper.step(q, p)
+        except UnphysicalState as exc:
+            diverged_at = k
+            log.warning("%s: blew up at step %d (%s); stopping", method, k, exc)
+            break
         if symplectic is not None and symplectic.last is not None:
             histories.append(symplectic.last.residuals)
             unconverged += int(settings is not None and settings.iterations is None and not symplectic.last.converged)
@@ -136,9 +172,12 @@ def run_ml_rollout(
             log.warning("%s: blew up at step %d (T = %.3g K); stopping", method, k, temp)
             break
         if k % save_every == 0:
-            positions[k // save_every], momenta[k // save_every] = q.numpy(), pn
-            if thermostat is not None:
-                work[k // save_every] = float(stepper.thermostat_work)
+            i = k // save_every
+            positions[i], momenta[i] = q.numpy(), pn
+            if has_work:
+                work[i] = float(stepper.thermostat_work)
+            for key, value in (stepper.state(q, p) if extras else {}).items():
+                extras[key][i] = value
         if progress_every and k % progress_every == 0:
             log.info(
                 "%s: step %d / %d, T = %.1f K, %.3f s/step",
@@ -159,7 +198,8 @@ def run_ml_rollout(
         "residual": residual,
         "wall_time": np.array(wall),
         "steps_done": np.array(diverged_at - 1 if diverged_at else steps),
-        **({"thermostat_work": work} if thermostat is not None else {}),
-        **({"residual_history": history} if increment is not None else {}),
+        **({"thermostat_work": work} if has_work else {}),
+        **extras,
+        **({"residual_history": history} if symplectic is not None else {}),
         "meta": {"method": method, "diverged_at": diverged_at, "unconverged_steps": unconverged},
     }

@@ -10,10 +10,13 @@ from actionmd.config import (
     ATOMISTIC,
     FEW_BODY,
     LAMMPS_LJ,
+    MLIP,
     WATER,
     check,
     resolve,
 )  # noqa: E402
+from snakemake.logging import logger  # noqa: E402
+from actionmd.mlip import structure_name, structures  # noqa: E402
 from actionmd.rollout import method_name, parse_method  # noqa: E402
 from actionmd.water import state_point_name, state_points  # noqa: E402
 
@@ -25,6 +28,8 @@ FEW_BODY_SYSTEMS = "|".join(s for s in SYSTEMS if s in FEW_BODY)
 ATOMISTIC_SYSTEMS = "|".join(s for s in SYSTEMS if s in ATOMISTIC)
 LAMMPS_LJ_SYSTEMS = "|".join(s for s in SYSTEMS if s in LAMMPS_LJ)
 WATER_SYSTEMS = "|".join(s for s in SYSTEMS if s in WATER)
+MLIP_SYSTEMS = "|".join(s for s in SYSTEMS if s in MLIP)
+MD_ROLLOUT_SYSTEMS = "|".join(s for s in SYSTEMS if s in LAMMPS_LJ + WATER)
 MODEL_KINDS = ["direct", "symplectic"]
 MD_DATASETS = [f"{k}_{s}.extxyz" for k in MODEL_KINDS for s in ("train", "val")]
 
@@ -104,15 +109,109 @@ def needs_gpu(wildcards):
 
 
 def all_targets():
+    """Every figure and table; MLIP systems whose PET-MAD file is not configured are left out, said so."""
+    systems = [s for s in SYSTEMS if s not in MLIP or potential_configured(s)]
     targets = expand(
-        [
-            "figures/{system}.pdf",
-            "figures/{system}.png",
-            "results/{system}/metrics.csv",
-        ],
-        system=SYSTEMS,
+        ["figures/{system}.pdf", "figures/{system}.png"],
+        system=systems,
     )
+    targets += [
+        f"results/{s}/table1.csv" if s == "aluminium" else f"results/{s}/metrics.csv"
+        for s in systems
+    ]
     return targets + [f"results/{s}/qtip4pf.pt" for s in SYSTEMS if s in WATER]
+
+
+# --- crystals driven by a reference ML potential (gete, aluminium) ---
+
+
+def potential_configured(system):
+    """False (with a message) when the system's metatomic potential has no path in config."""
+    potential = resolve(config, system)["potential"]
+    if potential["kind"] == "metatomic" and potential["path"] is None:
+        logger.warning(
+            f"{system}: left out of `all`: config key 'potentials.{potential['name']}.path' is not set "
+            f"(preset {config['preset']} uses {potential['name']}; see the README, 'Reference potentials')"
+        )
+        return False
+    return True
+
+
+def reference_potential(wildcards):
+    """The reference potential's file as an input; a missing or unreadable one stops the DAG here."""
+    from actionmd.reference_potential import check as check_potential
+
+    potential = dict(resolve(config, wildcards.system)["potential"])
+    name = potential.pop("name")
+    if potential["kind"] == "toy":
+        return {"potential": "results/potentials/toy.pt"}
+    check_potential(name, potential)  # raises InputError naming the config key and the file
+    return {"potential": potential["path"]} if potential["kind"] == "metatomic" else {}
+
+
+def potential_argument(wildcards, input):
+    return (
+        f"--potential-model {input.potential}" if "potential" in input.keys() else ""
+    )
+
+
+def mlip_settings(system):
+    """JSON config of an MLIP rule: physics, protocol and the named potential."""
+    return settings(
+        system, "name", "physics", "box", "ramp", "reference", "potential"
+    )
+
+
+def potential_gpu(wildcards):
+    """A metatomic reference potential (PET-MAD) runs on the GPU; EAM and the toy do not."""
+    kind = resolve(config, wildcards.system)["potential"]["kind"]
+    return 1 if kind == "metatomic" else 0
+
+
+def mlip_rollout_gpu(wildcards):
+    return max(needs_gpu(wildcards), potential_gpu(wildcards))
+
+
+def mlip_structure_files(system):
+    return [
+        f"results/{system}/reference/{structure_name(leg, t)}.extxyz"
+        for leg, t in structures(resolve(config, system))
+    ]
+
+
+def mlip_rollout_inputs(wildcards):
+    """Trained models, reference potential and initial states of one MLIP rollout."""
+    inputs = {**rollout_models(wildcards), **reference_potential(wildcards)}
+    if wildcards.system == "gete":
+        inputs["initial"] = f"results/{wildcards.system}/reference/quenched.extxyz"
+    else:
+        inputs["initial"] = f"results/{wildcards.system}/datasets/initial.extxyz"
+    return inputs
+
+
+def mlip_rollout_files(wildcards):
+    resolved = resolve(config, wildcards.system)
+    return expand(
+        "results/{system}/rollouts/{method}_run{run}.npz",
+        system=wildcards.system,
+        method=md_rollout_methods(wildcards.system),
+        run=range(resolved["rollout"]["runs"]),
+    )
+
+
+def mlip_rollout_settings(wildcards):
+    """A rollout's config: all but the other iteration counts and, for non-symplectic methods, the solver."""
+    model, _ = parse_method(wildcards.method)
+    resolved = resolve(config, wildcards.system)
+    rollout = {k: v for k, v in resolved["rollout"].items() if k != "iterations"}
+    keys = ("name", "physics", "reference", "pairing", "device", "potential")
+    cfg = {key: resolved[key] for key in keys}
+    cfg["rollout"] = rollout
+    if model == "symplectic":
+        cfg["solver"] = resolved["solver"]
+    else:
+        rollout.pop("solver", None)
+    return json.dumps(cfg, sort_keys=True)
 
 
 # --- atomistic systems (argon) ---
@@ -121,6 +220,8 @@ def all_targets():
 def md_reference_runs(wildcards):
     """Extxyz trajectories of every reference run (argon) or state point (water), in order."""
     reference = resolve(config, wildcards.system)["reference"]
+    if wildcards.system in MLIP:
+        return mlip_structure_files(wildcards.system)
     if wildcards.system in WATER:
         return [
             f"results/{wildcards.system}/reference/{state_point_name(v, t)}.extxyz"
@@ -141,6 +242,13 @@ def md_dataset_inputs(wildcards):
             f"results/{wildcards.system}/reference/equilibrated.extxyz"
         )
     return inputs
+
+
+def md_dataset_settings(wildcards):
+    """MLIP systems also need the physics (rollout temperature) and their name."""
+    if wildcards.system in MLIP:
+        return settings(wildcards.system, "name", "physics", "reference", "pairing")
+    return settings(wildcards.system, "reference", "pairing")
 
 
 def md_dataset_extra(wildcards, input):

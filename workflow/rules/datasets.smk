@@ -43,7 +43,7 @@ rule md_dataset:
         mem_mb=4000,
         runtime=30,
     params:
-        config=lambda w: settings(w.system, "reference", "pairing"),
+        config=md_dataset_settings,
         out_dir=lambda w, output: Path(output.initial).parent,
         extra=md_dataset_extra,
     shell:

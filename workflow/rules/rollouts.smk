@@ -37,7 +37,7 @@ rule md_rollout:
     benchmark:
         "results/benchmarks/md_rollout/{system}_{method}.tsv"
     wildcard_constraints:
-        system=ATOMISTIC_SYSTEMS,
+        system=MD_ROLLOUT_SYSTEMS,
         method=r"reference|direct|symplectic_k[0-9]+|symplectic_converged",
     conda:
         "../../envs/actionmd.yaml"

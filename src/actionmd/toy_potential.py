@@ -1,0 +1,233 @@
+"""A tiny Morse pair potential exported as a metatomic model: a stand-in for PET-MAD.
+
+It lets the tests and the ``test`` preset exercise the whole metatomic path (export, loading by
+``metatomic_ase.MetatomicCalculator``, neighbour lists, autograd forces and stress) in seconds
+and without downloading a foundation model. It is not the physics of any material: every pair
+of atoms, whatever their species, interacts through the same smoothly truncated Morse
+potential
+
+    V(r) = D [(1 - exp(-a (r - r0)))^2 - 1] s(r),
+
+D = 0.25 eV, a = 1.2 1/A, r0 = 3.0 A, with the switch s(r) = 1 for r <= r_on = 5 A,
+s(r) = (1 + cos(pi (r - r_on) / (r_c - r_on))) / 2 for r_on < r < r_c and 0 beyond
+r_c = 6 A (V and dV/dr are continuous everywhere). Units A, eV.
+
+:func:`export_toy_potential` writes the model (TorchScript ``.pt``, energy only: engines take
+the forces and the stress by autograd); :func:`toy_energy` is an independent pure-numpy
+implementation (explicit sum over periodic images) used as the reference in the tests.
+"""
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional  # noqa: UP035 (metatomic checks forward's exact annotations)
+
+import numpy as np
+import torch
+from metatensor.torch import Labels, TensorBlock, TensorMap
+from metatomic.torch import (
+    AtomisticModel,
+    ModelCapabilities,
+    ModelMetadata,
+    ModelOutput,
+    NeighborListOptions,
+    System,
+)
+
+#: Morse well depth (eV), stiffness (1/A), equilibrium distance (A), switch start and cutoff (A).
+DEPTH = 0.25
+STIFFNESS = 1.2
+R0 = 3.0
+R_ON = 5.0
+CUTOFF = 6.0
+#: Atomic types the model accepts: H to Pu (the potential does not depend on the species).
+ATOMIC_TYPES = list(range(1, 95))
+
+
+class ToyMorseModule(torch.nn.Module):
+    """Energy (eV) of the switched Morse pair potential, following metatomic's ``ModelInterface``.
+
+    Pairs come from one half neighbour list (cutoff :data:`CUTOFF`); their vectors are
+    recomputed from positions, cell and cell shifts (``r_j - r_i + S @ cell``) so that the energy
+    is differentiable with respect to both, and pairs the engine gives beyond the cutoff (a
+    Verlet skin) contribute exactly zero, with zero gradient.
+    """
+
+    def __init__(
+        self,
+        depth: float = DEPTH,
+        stiffness: float = STIFFNESS,
+        r0: float = R0,
+        r_on: float = R_ON,
+        cutoff: float = CUTOFF,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < r_on < cutoff:
+            raise ValueError("need 0 < r_on < cutoff")
+        self.depth = float(depth)
+        self.stiffness = float(stiffness)
+        self.r0 = float(r0)
+        self.r_on = float(r_on)
+        self.cutoff = float(cutoff)
+        self._nl_options = NeighborListOptions(cutoff=self.cutoff, full_list=False, strict=True)
+
+    def requested_neighbor_lists(self) -> list[NeighborListOptions]:
+        """One half neighbour list with the cutoff of the potential (A)."""
+        return [self._nl_options]
+
+    def pair_energy(self, r: torch.Tensor) -> torch.Tensor:
+        """Switched Morse energy (eV) of pairs at distances ``r`` (A); zero (and flat) beyond the cutoff."""
+        inside = r < self.cutoff
+        rs = torch.where(inside, r, torch.full_like(r, self.r_on))
+        morse = self.depth * ((1.0 - torch.exp(-self.stiffness * (rs - self.r0))) ** 2 - 1.0)
+        x = torch.clamp((rs - self.r_on) / (self.cutoff - self.r_on), min=0.0, max=1.0)
+        switch = 0.5 * (1.0 + torch.cos(math.pi * x))
+        return torch.where(inside, morse * switch, torch.zeros_like(r))
+
+    def atomic_energies(self, system: System) -> torch.Tensor:
+        """Per-atom energies (N,) in eV: each pair's energy split in halves; they sum to the energy."""
+        positions = system.positions
+        neighbors = system.get_neighbor_list(self._nl_options)
+        samples = neighbors.samples.values
+        i = samples[:, 0].to(torch.long)
+        j = samples[:, 1].to(torch.long)
+        shifts = samples[:, 2:5].to(positions.dtype)
+        vectors = positions[j] - positions[i] + shifts @ system.cell
+        half = 0.5 * self.pair_energy(torch.linalg.norm(vectors, dim=1))
+        energies = torch.zeros(positions.shape[0], dtype=positions.dtype, device=positions.device)
+        return energies.index_add(0, i, half).index_add(0, j, half)
+
+    def forward(
+        self,
+        systems: List[System],  # noqa: UP006 (metatomic checks for these exact annotations)
+        outputs: Dict[str, ModelOutput],  # noqa: UP006
+        selected_atoms: Optional[Labels] = None,  # noqa: UP045
+    ) -> Dict[str, TensorMap]:  # noqa: UP006
+        """The ``"energy"`` output (eV) of each system, per system or per atom, for ``selected_atoms`` if given."""
+        results: dict[str, TensorMap] = {}
+        if "energy" not in outputs:
+            return results
+        per_atom = outputs["energy"].sample_kind == "atom"
+        device = systems[0].positions.device if len(systems) > 0 else torch.device("cpu")
+        values: list[torch.Tensor] = []
+        sample_values: list[torch.Tensor] = []
+        for s, system in enumerate(systems):
+            energies = self.atomic_energies(system)
+            if selected_atoms is None:
+                atoms = torch.arange(energies.shape[0], device=device)
+            else:
+                selected = selected_atoms.values.to(device)
+                atoms = selected[selected[:, 0] == s][:, 1].to(torch.long)
+            if per_atom:
+                values.append(energies[atoms])
+                sample_values.append(torch.stack([torch.full_like(atoms, s), atoms], dim=1))
+            else:
+                values.append(torch.sum(energies[atoms]).reshape(1))
+                sample_values.append(torch.tensor([[s]], device=device))
+        if per_atom:
+            names = ["system", "atom"]
+        else:
+            names = ["system"]
+        if len(systems) > 0:
+            energy_values = torch.cat(values).reshape(-1, 1)
+            samples = Labels(names, torch.cat(sample_values).to(torch.int32))
+        else:
+            energy_values = torch.zeros((0, 1), dtype=torch.float64, device=device)
+            samples = Labels(names, torch.zeros((0, len(names)), dtype=torch.int32, device=device))
+        block = TensorBlock(
+            values=energy_values,
+            samples=samples,
+            components=torch.jit.annotate(list[Labels], []),
+            properties=Labels(["energy"], torch.tensor([[0]], dtype=torch.int32, device=device)),
+        )
+        results["energy"] = TensorMap(Labels(["_"], torch.tensor([[0]], dtype=torch.int32, device=device)), [block])
+        return results
+
+
+def toy_atomistic_model() -> AtomisticModel:
+    """The toy Morse :class:`ToyMorseModule` wrapped in a metatomic ``AtomisticModel`` (not yet scripted)."""
+    module = ToyMorseModule().eval()
+    metadata = ModelMetadata(
+        name="actionmd toy Morse",
+        description=(
+            f"Test stand-in for PET-MAD, not a model of any material: one Morse pair potential for every "
+            f"species pair (D = {DEPTH} eV, a = {STIFFNESS} 1/A, r0 = {R0} A), cosine switch from {R_ON} A "
+            f"to the cutoff {CUTOFF} A."
+        ),
+        references={"implementation": ["actionmd.toy_potential"]},
+    )
+    capabilities = ModelCapabilities(
+        outputs={"energy": ModelOutput(unit="eV", sample_kind="atom")},
+        atomic_types=ATOMIC_TYPES,
+        interaction_range=CUTOFF,
+        length_unit="angstrom",
+        supported_devices=["cpu"],
+        dtype="float64",
+    )
+    return AtomisticModel(module, metadata, capabilities)
+
+
+def export_toy_potential(path: str | os.PathLike) -> None:
+    """Save the toy Morse metatomic model (TorchScript ``.pt``) to ``path``, atomically (temporary file + rename).
+
+    Load it with ``metatomic_ase.MetatomicCalculator(path)`` (or
+    :func:`actionmd.reference_potential.calculator` with ``{"kind": "toy"}``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = toy_atomistic_model()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def toy_pair_energy(r: np.ndarray) -> np.ndarray:
+    """Switched Morse pair energy (eV) at distances ``r`` (A), in numpy."""
+    r = np.asarray(r, dtype=np.float64)
+    morse = DEPTH * ((1.0 - np.exp(-STIFFNESS * (r - R0))) ** 2 - 1.0)
+    x = np.clip((r - R_ON) / (CUTOFF - R_ON), 0.0, 1.0)
+    return np.where(r < CUTOFF, morse * 0.5 * (1.0 + np.cos(np.pi * x)), 0.0)
+
+
+def toy_energy(positions: np.ndarray, cell: np.ndarray, numbers: np.ndarray) -> float:
+    """Energy (eV) of the toy potential by brute force: explicit sum over all periodic images.
+
+    ``positions`` (N, 3) in A (anywhere, not necessarily inside the cell), ``cell`` (3, 3) in A
+    with the lattice vectors as rows, periodic in all three directions; ``numbers`` is accepted
+    for the interface only (the potential does not depend on the species). Every image
+    translation ``n @ cell`` that can bring a pair within the cutoff is summed, so cells smaller
+    than twice the cutoff are handled too. For tests: O(N^2 x images).
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    cell = np.asarray(cell, dtype=np.float64)
+    if len(numbers) != len(positions):
+        raise ValueError("numbers and positions have different lengths")
+    # positions wrapped into the cell: pair vectors then have fractional parts in (-1, 1)
+    frac = positions @ np.linalg.inv(cell)
+    wrapped = (frac - np.floor(frac)) @ cell
+    # number of images along a: the distance between lattice planes is V / |b x c|
+    volume = abs(np.linalg.det(cell))
+    heights = volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    n_max = np.ceil(CUTOFF / heights).astype(int) + 1
+    grid = np.stack(
+        np.meshgrid(*(np.arange(-m, m + 1) for m in n_max), indexing="ij"),
+        axis=-1,
+    ).reshape(-1, 3)
+    translations = grid @ cell
+    d = wrapped[None, :, :] - wrapped[:, None, :]  # (N, N, 3): r_j - r_i
+    energy = 0.0
+    n = len(positions)
+    same = np.eye(n, dtype=bool)
+    for t, shift in zip(grid, translations, strict=True):
+        r = np.linalg.norm(d + shift, axis=-1)
+        if not t.any():
+            r = np.where(same, np.inf, r)
+        energy += 0.5 * float(np.sum(toy_pair_energy(r)))
+    return energy
