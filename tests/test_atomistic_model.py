@@ -195,3 +195,19 @@ def test_model_file_errors(models, tmp_path):
     model.check_timestep(16.0)
     with pytest.raises(InputError, match="trained for a step of 16.0 fs"):
         model.check_timestep(30.0)
+
+
+def test_set_cell_is_a_new_cell(models):
+    """NPT rollouts move the cell every step: set_cell must give what a model built on that cell gives."""
+    q, p, cell = liquid_state()
+    n = len(q)
+    direct, _ = make_maps(models, cell, n)
+    bigger = cell * 1.05
+    fresh, _ = make_maps(models, bigger, n)
+    direct.model.set_cell(bigger)
+    q_set, p_set = direct(q * 1.05, p)
+    q_new, p_new = fresh(q * 1.05, p)
+    assert torch.allclose(q_set, q_new, atol=1e-12) and torch.allclose(p_set, p_new, atol=1e-12)
+    direct.model.set_cell(cell)
+    q_old, _ = direct(q * 1.05, p)
+    assert not torch.allclose(q_old, q_new, atol=1e-6)  # the cell matters to the model

@@ -1,6 +1,7 @@
 """End to end: the Snakemake workflow at the `test` preset, interrupted and resumed.
 
-Runs the whole DAG (few-body, argon and water figures and metrics tables) in a temporary
+Runs the whole DAG (few-body, argon, water, and the MLIP branch: GeTe with the toy
+metatomic potential, aluminium with the EAM; figures and tables) in a temporary
 copy of the repository, interrupts the first run with Ctrl-C (SIGINT) while it
 works, checks that the same command then finishes, that a third invocation has
 nothing to do, and that the report embeds the figures.
@@ -172,3 +173,48 @@ def test_training_resumes_from_its_checkpoints(finished):
     snakemake(finished, "results/argon/models/symplectic.pt")
     log = (finished / "results/logs/md_train/argon_symplectic.log").read_text()
     assert "resuming from" in log and "--restart auto" in log
+
+
+def test_mlip_outputs(finished):
+    """GeTe with the toy metatomic model, aluminium NPT with the EAM: the whole MLIP branch ran."""
+    assert (finished / "results/potentials/toy.pt").stat().st_size > 0
+    for system in ("gete", "aluminium"):
+        assert len(list(finished.glob(f"results/{system}/reference/*_T*.extxyz"))) == 4
+        options = (finished / f"results/{system}/training/symplectic/options.yaml").read_text()
+        assert "timestep: 30.0" in options
+        for path in (f"figures/{system}.pdf", f"figures/{system}.png"):
+            assert (finished / path).stat().st_size > 0, path
+    assert len(list(finished.glob("results/gete/rollouts/*_run*.npz"))) == 3 * 2  # 3 methods x 2 quenches
+    gete = pd.read_csv(finished / "results/gete/metrics.csv").set_index("method")
+    assert list(gete.index) == ["reference", "direct", "symplectic_k2"]
+    assert gete["potential"].str.contains("toy").all() and (gete["runs"] == 2).all()
+    table = pd.read_csv(finished / "results/aluminium/table1.csv").set_index("method")
+    assert list(table.index) == ["reference", "direct", "symplectic_k2"]
+    assert table["potential"].str.contains("EAM").all()
+    ref = table.loc["reference"]
+    assert ref["complete"] and ref["dt_fs"] == 1 and ref["simulated_ps"] == pytest.approx(0.3)
+    assert 14.0 < ref["V_per_atom_A3"] < 19.0 and 100 < ref["T_mean_K"] < 600
+    assert (table["wall_h_per_100ps"] > 0).all()
+
+
+def test_missing_pet_mad_stops_before_any_job(workdir, tmp_path):
+    """A PET-MAD path that does not exist: the DAG fails naming the config key and the file; nothing runs."""
+    path = tmp_path / "override.yaml"
+    path.write_text(
+        "potentials:\n  pet-mad: {kind: metatomic, path: models/missing-pet-mad.pt, device: auto}\n"
+        "presets:\n  test:\n    gete: {potential: pet-mad}\n"
+    )
+    proc = snakemake(workdir, "figures/gete.pdf", "--configfile", str(path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "potentials.pet-mad.path" in out and "missing-pet-mad.pt" in out
+    assert not (workdir / "results/gete/reference/ramp.extxyz").exists()
+
+
+def test_unset_pet_mad_leaves_the_system_out_of_all(workdir, tmp_path):
+    path = tmp_path / "override.yaml"
+    path.write_text("presets:\n  test:\n    gete: {potential: pet-mad}\n")
+    proc = snakemake(workdir, "-n", "all", "--configfile", str(path))
+    out = proc.stdout + proc.stderr
+    assert "gete: left out of `all`" in out and "potentials.pet-mad.path" in out
+    assert "results/gete/" not in proc.stdout

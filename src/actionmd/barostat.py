@@ -3,7 +3,7 @@
 The barostat is the isotropic one of Bussi, Zykova-Timan and Parrinello
 (J. Chem. Phys. 130, 074101, 2009) in the form i-PI implements ("BZP"), which
 the paper's SI cites: the cell has a strain eps (V = V_0 exp(3 eps)) with a
-momentum p_eps and a mass W, the strain momentum feels the pressure difference,
+momentum p_eps and a mass W = 3 N k_B T tau^2, the strain momentum feels the pressure difference,
 
     dp_eps/dt = 3 V (P_int - P_ext) + 3 k_B T,      deps/dt = v = p_eps / W,
 
@@ -64,10 +64,13 @@ MAX_VOLUME_CHANGE = 3.0  # a cell that shrank or grew by more than this factor h
 class IsotropicBarostat:
     """State of the BZP barostat: strain momentum p_eps (eV * ASE time), mass W (eV * ASE time^2).
 
-    W = 3 N k_B T (tau / 2 pi)^2 (i-PI's choice), so that ``tau_fs`` is the period of the
-    volume oscillation of a system whose compressibility is that of an ideal gas;
-    ``cell_tau_fs`` is the Langevin time constant on p_eps (``inf``: no thermostat on the
-    cell). ``work`` is the energy (eV) the cell thermostat has added so far.
+    W = 3 N k_B T tau^2, i-PI's convention for the barostat's ``tau``: an ideal gas then
+    oscillates in volume with angular frequency sqrt(3) / tau, a solid of bulk modulus B with
+    sqrt(9 V B / W) (aluminium, tau = 1 ps: a period of about 200 fs, so a 30 fs long step
+    integrates it stably; with (tau / 2 pi)^2 in place of tau^2 the period would be 33 fs and
+    the long-step NPT runs blow up). ``cell_tau_fs`` is the Langevin time constant on p_eps
+    (``inf``: no thermostat on the cell). ``work`` is the energy (eV) the cell thermostat has
+    added so far.
     """
 
     def __init__(
@@ -85,7 +88,7 @@ class IsotropicBarostat:
         self.temperature = float(temperature)
         self.tau_fs = float(tau_fs)
         self.cell_tau_fs = float(cell_tau_fs)
-        self.mass = 3 * n_atoms * KB * self.temperature * (self.tau_fs * units.fs / (2 * math.pi)) ** 2
+        self.mass = 3 * n_atoms * KB * self.temperature * (self.tau_fs * units.fs) ** 2
         self.momentum = 0.0
         self.work = 0.0
         self.rng = np.random.default_rng(seed)

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Dict, List, Optional  # noqa: UP035 (see QTIP4PFModule.forward)
 
 import torch
-from metatensor.torch import Labels, TensorBlock, TensorMap
+from metatensor.torch import Labels, TensorMap
 from metatomic.torch import (
     AtomisticModel,
     ModelCapabilities,
@@ -59,6 +59,7 @@ from metatomic.torch import (
     System,
 )
 
+from .metatomic_energy import energy_output
 from .qtip4pf import COULOMB_EV_A, QTIP4PFParameters
 
 #: Extra neighbour-list range (A) beyond the Ewald cutoff: an atom pair's distance differs from
@@ -346,39 +347,11 @@ class QTIP4PFModule(torch.nn.Module):
             return results
         per_atom = outputs["energy"].sample_kind == "atom"
         device = systems[0].positions.device if len(systems) > 0 else torch.device("cpu")
-        values: list[torch.Tensor] = []
-        sample_values: list[torch.Tensor] = []
-        for s, system in enumerate(systems):
+        energies: List[torch.Tensor] = []  # noqa: UP006
+        for system in systems:
             self._check_system(system)
-            energies = self.atomic_energies(system)
-            if selected_atoms is None:
-                atoms = torch.arange(energies.shape[0], device=device)
-            else:
-                selected = selected_atoms.values.to(device)
-                atoms = selected[selected[:, 0] == s][:, 1].to(torch.long)
-            if per_atom:
-                values.append(energies[atoms])
-                sample_values.append(torch.stack([torch.full_like(atoms, s), atoms], dim=1))
-            else:
-                values.append(torch.sum(energies[atoms]).reshape(1))
-                sample_values.append(torch.tensor([[s]], device=device))
-        if per_atom:
-            names = ["system", "atom"]
-        else:
-            names = ["system"]
-        if len(systems) > 0:
-            energy_values = torch.cat(values).reshape(-1, 1)
-            samples = Labels(names, torch.cat(sample_values).to(torch.int32))
-        else:
-            energy_values = torch.zeros((0, 1), dtype=torch.float64, device=device)
-            samples = Labels(names, torch.zeros((0, len(names)), dtype=torch.int32, device=device))
-        block = TensorBlock(
-            values=energy_values,
-            samples=samples,
-            components=torch.jit.annotate(list[Labels], []),
-            properties=Labels(["energy"], torch.tensor([[0]], dtype=torch.int32, device=device)),
-        )
-        results["energy"] = TensorMap(Labels(["_"], torch.tensor([[0]], dtype=torch.int32, device=device)), [block])
+            energies.append(self.atomic_energies(system))
+        results["energy"] = energy_output(energies, per_atom, selected_atoms, device)
         return results
 
 

@@ -86,7 +86,10 @@ def _metatomic_path(name: str, spec: Mapping[str, Any], model_path: str | os.Pat
 
 def _check_model_file(key: str, path: Path) -> None:
     if not path.is_file():
-        raise InputError(f"config key '{key}': model file {path} does not exist")
+        raise InputError(
+            f"config key '{key}': model file {path} does not exist; export it (README, 'Reference potentials') "
+            "or correct the path (relative to the workflow directory)"
+        )
     if not zipfile.is_zipfile(path):
         raise InputError(
             f"config key '{key}': model file {path} is unreadable: not a TorchScript archive (zip); "
@@ -108,8 +111,10 @@ def check(name: str, spec: Mapping[str, Any], model_path: str | os.PathLike | No
         path = _metatomic_path(name, spec, model_path)
         _check_model_file(f"potentials.{name}.path", path)
         device = spec.get("device", "auto")
-        if device not in DEVICES:
-            raise InputError(f"config key 'potentials.{name}.device' is {device!r}: it must be one of {DEVICES}")
+        if device not in DEVICES and not _is_cuda_index(device):
+            raise InputError(
+                f"config key 'potentials.{name}.device' is {device!r}: it must be one of {DEVICES} or cuda:N"
+            )
     elif kind == "eam":
         file = spec.get("file")
         if not file:
@@ -136,14 +141,18 @@ def describe(name: str, spec: Mapping[str, Any]) -> str:
     return f"{name}: unknown kind {kind!r}"
 
 
+def _is_cuda_index(device: str) -> bool:
+    return device.startswith("cuda:") and device[5:].isdigit()
+
+
 def _device(device: str) -> str:
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
+    if device not in DEVICES and not _is_cuda_index(device):
+        raise ValueError(f"device must be one of {DEVICES} or cuda:N, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested for the reference potential, but torch sees no CUDA device")
     return device
 

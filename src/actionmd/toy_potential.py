@@ -25,7 +25,7 @@ from typing import Dict, List, Optional  # noqa: UP035 (metatomic checks forward
 
 import numpy as np
 import torch
-from metatensor.torch import Labels, TensorBlock, TensorMap
+from metatensor.torch import Labels, TensorMap
 from metatomic.torch import (
     AtomisticModel,
     ModelCapabilities,
@@ -34,6 +34,8 @@ from metatomic.torch import (
     NeighborListOptions,
     System,
 )
+
+from .metatomic_energy import energy_output
 
 #: Morse well depth (eV), stiffness (1/A), equilibrium distance (A), switch start and cutoff (A).
 DEPTH = 0.25
@@ -110,38 +112,10 @@ class ToyMorseModule(torch.nn.Module):
             return results
         per_atom = outputs["energy"].sample_kind == "atom"
         device = systems[0].positions.device if len(systems) > 0 else torch.device("cpu")
-        values: list[torch.Tensor] = []
-        sample_values: list[torch.Tensor] = []
-        for s, system in enumerate(systems):
-            energies = self.atomic_energies(system)
-            if selected_atoms is None:
-                atoms = torch.arange(energies.shape[0], device=device)
-            else:
-                selected = selected_atoms.values.to(device)
-                atoms = selected[selected[:, 0] == s][:, 1].to(torch.long)
-            if per_atom:
-                values.append(energies[atoms])
-                sample_values.append(torch.stack([torch.full_like(atoms, s), atoms], dim=1))
-            else:
-                values.append(torch.sum(energies[atoms]).reshape(1))
-                sample_values.append(torch.tensor([[s]], device=device))
-        if per_atom:
-            names = ["system", "atom"]
-        else:
-            names = ["system"]
-        if len(systems) > 0:
-            energy_values = torch.cat(values).reshape(-1, 1)
-            samples = Labels(names, torch.cat(sample_values).to(torch.int32))
-        else:
-            energy_values = torch.zeros((0, 1), dtype=torch.float64, device=device)
-            samples = Labels(names, torch.zeros((0, len(names)), dtype=torch.int32, device=device))
-        block = TensorBlock(
-            values=energy_values,
-            samples=samples,
-            components=torch.jit.annotate(list[Labels], []),
-            properties=Labels(["energy"], torch.tensor([[0]], dtype=torch.int32, device=device)),
-        )
-        results["energy"] = TensorMap(Labels(["_"], torch.tensor([[0]], dtype=torch.int32, device=device)), [block])
+        energies: List[torch.Tensor] = []  # noqa: UP006
+        for system in systems:
+            energies.append(self.atomic_energies(system))
+        results["energy"] = energy_output(energies, per_atom, selected_atoms, device)
         return results
 
 

@@ -145,21 +145,19 @@ def reference_potential(wildcards):
     name = potential.pop("name")
     if potential["kind"] == "toy":
         return {"potential": "results/potentials/toy.pt"}
-    check_potential(name, potential)  # raises InputError naming the config key and the file
+    check_potential(
+        name, potential
+    )  # raises InputError naming the config key and the file
     return {"potential": potential["path"]} if potential["kind"] == "metatomic" else {}
 
 
 def potential_argument(wildcards, input):
-    return (
-        f"--potential-model {input.potential}" if "potential" in input.keys() else ""
-    )
+    return f"--potential-model {input.potential}" if "potential" in input.keys() else ""
 
 
 def mlip_settings(system):
     """JSON config of an MLIP rule: physics, protocol and the named potential."""
-    return settings(
-        system, "name", "physics", "box", "ramp", "reference", "potential"
-    )
+    return settings(system, "name", "physics", "box", "ramp", "reference", "potential")
 
 
 def potential_gpu(wildcards):
