@@ -351,13 +351,11 @@ def run_rollout(
     thermostat = SVRThermostat(phys["temperature"], phys["thermostat_tau"], seed=seed)
     npt = phys["ensemble"] == "npt"
     big_dt = long_step(cfg)
+    integrator, inner, set_cell = None, None, None
     if kind == "reference":
-        dt, steps, save_every, inner, set_cell = roll["reference_dt"], roll["reference_steps"], None, None, None
-        save_every = roll["reference_save_every"]
-        if not npt:
-            vv = VelocityVerletMap(lambda q: torch.from_numpy(evaluate(q.numpy(), cell)[1]), masses, dt)
-            inner = vv
-        integrator = None
+        dt, steps, save_every = roll["reference_dt"], roll["reference_steps"], roll["reference_save_every"]
+        if not npt:  # NPT: the barostat's own velocity Verlet (drift and dilation in one flow)
+            inner = VelocityVerletMap(lambda q: torch.from_numpy(evaluate(q.numpy(), cell)[1]), masses, dt)
     elif kind in ("direct", "symplectic"):
         dt, steps, save_every = big_dt, roll["steps"], roll["save_every"]
         direct_map, increment, settings = load_ml_maps(
