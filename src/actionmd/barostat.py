@@ -185,20 +185,20 @@ class NPTIntegrator:
         self.thermostat_work += float(delta)
         return p
 
-    def _check(self, q: torch.Tensor, p: torch.Tensor) -> None:
+    def _evaluate(self, q: torch.Tensor, p: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Forces and stress of (q, cell), after checking the state is physical (:class:`UnphysicalState`)."""
         ratio = self.volume / self.initial_volume
         finite = bool(torch.isfinite(q).all() and torch.isfinite(p).all())
         if not (finite and 1 / self.max_volume_change < ratio < self.max_volume_change):
             raise UnphysicalState(f"volume {ratio:.3g} x the initial one, or a non-finite state")
-
-    def _kick_cell(self, q: torch.Tensor, p: torch.Tensor, dt_fs: float) -> np.ndarray:
-        """B_eps over dt_fs with the stress of (q, cell); returns the forces of that state."""
-        self._check(q, p)
         energy, forces, stress = self.evaluate(q.numpy(), self.cell)
         self.potential_energy = float(energy)
+        return forces, stress
+
+    def _kick_cell(self, p: torch.Tensor, stress: np.ndarray, dt_fs: float) -> None:
+        """B_eps over dt_fs with the potential's ``stress`` and the kinetic pressure of ``p``."""
         kin = float(kinetic_energy(p, self.masses))
         self.barostat.kick(dt_fs, self.volume, internal_pressure(stress, kin, self.volume))
-        return forces
 
     def _dilate(self, q: torch.Tensor, p: torch.Tensor, dt_fs: float, drift: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact flow of dq/dt = v q (+ p/m if ``drift``), dp/dt = -v p, cell scaled by exp(v dt)."""
@@ -218,13 +218,13 @@ class NPTIntegrator:
         baro = self.barostat
         p = self._thermostat(p, half)
         baro.thermostat(half)
-        forces = self._kick_cell(q, p, half)
+        forces, stress = self._evaluate(q, p)  # the previous step's end state: cached
+        self._kick_cell(p, stress, half)
         if self.inner is None:
             h = half * units.fs
             p = p + h * torch.from_numpy(forces)
             q, p = self._dilate(q, p, self.dt_fs, drift=True)
-            self._check(q, p)
-            energy, forces, stress = self.evaluate(q.numpy(), self.cell)
+            forces, stress = self._evaluate(q, p)
             p = p + h * torch.from_numpy(forces)
         else:
             q, p = self._dilate(q, p, half, drift=False)
@@ -232,11 +232,10 @@ class NPTIntegrator:
                 self.set_cell(self.cell)
             q, p = self.inner.step(q, p)
             q, p = self._dilate(q, p, half, drift=False)
-        self._kick_cell(q, p, half)
+            _, stress = self._evaluate(q, p)
+        self._kick_cell(p, stress, half)
         baro.thermostat(half)
         p = self._thermostat(p, half)
-        if self.set_cell is not None:
-            self.set_cell(self.cell)
         return q, p
 
     def conserved(self, p: torch.Tensor) -> float:
@@ -254,13 +253,16 @@ class NPTIntegrator:
         )
 
     def state(self, q: torch.Tensor, p: torch.Tensor) -> dict[str, np.ndarray]:
-        """Per-frame record: cell, volume, potential energy, works, barostat momentum, conserved quantity."""
+        """Per-frame record: cell, volume, potential energy, cell-thermostat work, p_eps, conserved quantity.
+
+        The particle thermostat's work is ``thermostat_work``, which :func:`actionmd.md_rollout.run_steps`
+        records for every stepper that has it.
+        """
         self.potential_energy = float(self.evaluate(q.numpy(), self.cell)[0])  # cached after a step
         return {
             "cell": self.cell.copy(),
             "volume": np.array(self.volume),
             "potential_energy": np.array(self.potential_energy),
-            "thermostat_work": np.array(self.thermostat_work),
             "barostat_work": np.array(self.barostat.work),
             "barostat_momentum": np.array(self.barostat.momentum),
             "conserved": np.array(self.conserved(p)),

@@ -94,9 +94,6 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export-toy-potential", help="the tiny Morse metatomic model of the tests and the test preset")
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("check-potential", help="stop early if a configured reference potential is missing")
-    p.add_argument("--config", type=_json, required=True, help="the resolved 'potential' of a system")
-
     p = sub.add_parser("mlip-ramp", help="NPT heating and cooling ramps collecting structures (extxyz)")
     p.add_argument("--system", choices=mlip_systems, required=True)
     p.add_argument("--config", type=_json, required=True)
@@ -235,11 +232,6 @@ def _run(args: argparse.Namespace) -> None:
         from .toy_potential import export_toy_potential
 
         export_toy_potential(args.out)
-    elif args.command == "check-potential":
-        from .reference_potential import check
-
-        spec = {k: v for k, v in args.config.items() if k != "name"}
-        check(args.config["name"], spec)
     elif args.command.startswith(("mlip-", "gete-", "aluminium-")) or getattr(args, "system", None) in MLIP:
         _run_mlip(args)
     elif args.command == "md-dataset":

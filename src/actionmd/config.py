@@ -148,9 +148,6 @@ def _check_mlip_protocol(key: str, proto: dict[str, Any], config: dict[str, Any]
         raise ConfigError(f"config key '{key}.rollout.reference_steps': not a multiple of reference_save_every")
     if key.endswith(".gete") and "quench" not in proto:
         raise ConfigError(f"config key '{key}.quench': GeTe's rollouts start from quenches; give this section")
-    fit = proto.get("analysis", {}).get("discard", 0.0)
-    if not 0 <= fit < 1:
-        raise ConfigError(f"config key '{key}.analysis.discard': need 0 <= discard < 1")
 
 
 def resolve(config: dict[str, Any], system: str) -> dict[str, Any]:

@@ -74,16 +74,14 @@ def potential_label(cfg: dict[str, Any]) -> str:
     """The reference potential in one line (tables, figure titles, logs)."""
     from .reference_potential import describe
 
-    spec = {k: v for k, v in cfg["potential"].items() if k != "name"}
-    return describe(cfg["potential"]["name"], spec)
+    return describe(cfg["potential"]["name"], cfg["potential"])
 
 
 def calculator(cfg: dict[str, Any], model: str | Path | None, threads: int = 1):
-    """ASE calculator (energy, forces, stress) of the configured reference potential."""
+    """ASE calculator (energy, forces, stress) of the configured reference potential (``cfg["potential"]``)."""
     from .reference_potential import calculator as make
 
-    spec = {k: v for k, v in cfg["potential"].items() if k != "name"}
-    return make(spec, model, threads)
+    return make(cfg["potential"], model, threads)
 
 
 def evaluator(cfg: dict[str, Any], numbers: np.ndarray, model: str | Path | None, threads: int = 1):
@@ -204,15 +202,7 @@ def simulate_structure(
     ref = cfg["reference"]
     seed = ref["seed"] + points.index((leg, temperature))
     atoms = ramp_structure(ramp_file, leg, temperature)
-    protocol = StatePointProtocol(
-        temperature=float(temperature),
-        nvt_steps=ref["nvt_steps"],
-        nve_steps=ref["nve_steps"],
-        save_every=ref["save_every"],
-        nvt_dt=ref["nvt_dt"],
-        nve_dt=ref["dt"],
-        tau=cfg["physics"]["langevin_tau"],
-    )
+    protocol = StatePointProtocol.from_reference(ref, temperature, cfg["physics"]["langevin_tau"])
     log.info("%s %s %d K, seed %d: %d atoms, %s", cfg["name"], leg, temperature, seed, len(atoms), potential_label(cfg))
     frames = run_state_point(atoms, protocol, seed, None, calculator(cfg, model, threads), log.info)
     for frame in frames:

@@ -584,15 +584,19 @@ class QTIP4PF:
 
     @staticmethod
     def _checked_arrays(
-        positions: np.ndarray | torch.Tensor, cell, atomic_numbers: Sequence[int] | np.ndarray | None
+        positions: np.ndarray | torch.Tensor,
+        cell,
+        atomic_numbers: Sequence[int] | np.ndarray | None,
+        replicas: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Checked float64 arrays: positions (N, 3) A and the orthorhombic edge lengths (3,) A."""
+        """Checked float64 arrays: positions (N, 3) A, or (R, N, 3) with ``replicas``, and the edge lengths (3,) A."""
         if isinstance(positions, torch.Tensor):
             positions = positions.detach().cpu().numpy()
         x = np.array(positions, dtype=np.float64, order="C")
-        if x.ndim != 2 or x.shape[1] != 3:
-            raise ValueError(f"positions must have shape (N, 3), got {tuple(x.shape)}")
-        check_atoms(x.shape[0], atomic_numbers)
+        ndim, shape = (3, "(R, N, 3)") if replicas else (2, "(N, 3)")
+        if x.ndim != ndim or x.shape[-1] != 3:
+            raise ValueError(f"positions must have shape {shape}, got {tuple(x.shape)}")
+        check_atoms(x.shape[-2], atomic_numbers)
         return x, orthorhombic_lengths(cell)
 
     def energy_breakdown(
@@ -626,13 +630,7 @@ class QTIP4PF:
         ``n_workers > 1`` evaluates replicas in that many threads (numpy, torch and vesin release
         the GIL in their loops); with one torch thread each this uses ``n_workers`` cores.
         """
-        if isinstance(positions, torch.Tensor):
-            positions = positions.detach().cpu().numpy()
-        x = np.array(positions, dtype=np.float64, order="C")
-        if x.ndim != 3 or x.shape[2] != 3:
-            raise ValueError(f"positions must have shape (R, N, 3), got {tuple(x.shape)}")
-        check_atoms(x.shape[1], atomic_numbers)
-        lengths = orthorhombic_lengths(cell)
+        x, lengths = self._checked_arrays(positions, cell, atomic_numbers, replicas=True)
         self._reciprocal_sum(lengths)  # build the shared k-space tables once, before any thread
         for r in range(len(x)):
             self._neighbor_lists(r)

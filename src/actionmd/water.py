@@ -142,15 +142,7 @@ def simulate_state_point(
         raise InputError(f"state point V={volume}, T={temperature} K is not in the configured grid {points}")
     seed = ref["seed"] + points.index((volume, temperature))
     atoms = scaled(last_frame(initial), float(volume))
-    protocol = StatePointProtocol(
-        temperature=float(temperature),
-        nvt_steps=ref["nvt_steps"],
-        nve_steps=ref["nve_steps"],
-        save_every=ref["save_every"],
-        nvt_dt=ref["nvt_dt"],
-        nve_dt=ref["dt"],
-        tau=physics["langevin_tau"],
-    )
+    protocol = StatePointProtocol.from_reference(ref, temperature, physics["langevin_tau"])
     log.info("state point V x %s, T = %d K, seed %d: %d molecules", volume, temperature, seed, len(atoms) // 3)
     frames = run_state_point(atoms, protocol, seed, None, calculator(physics, threads), log.info)
     for frame in frames:

@@ -33,6 +33,19 @@ class StatePointProtocol:
     nve_dt: float = 0.25
     tau: float = 10.0
 
+    @classmethod
+    def from_reference(cls, reference: dict[str, Any], temperature: float, tau: float) -> StatePointProtocol:
+        """The protocol of one state point from a config ``reference`` section (nvt/nve steps, steps, saving)."""
+        return cls(
+            temperature=float(temperature),
+            nvt_steps=reference["nvt_steps"],
+            nve_steps=reference["nve_steps"],
+            save_every=reference["save_every"],
+            nvt_dt=reference["nvt_dt"],
+            nve_dt=reference["dt"],
+            tau=tau,
+        )
+
     def __post_init__(self) -> None:
         if self.temperature <= 0 or self.tau <= 0 or self.nvt_dt <= 0 or self.nve_dt <= 0:
             raise ValueError("temperature, tau and time steps must be positive")

@@ -141,13 +141,11 @@ def reference_potential(wildcards):
     """The reference potential's file as an input; a missing or unreadable one stops the DAG here."""
     from actionmd.reference_potential import check as check_potential
 
-    potential = dict(resolve(config, wildcards.system)["potential"])
-    name = potential.pop("name")
+    potential = resolve(config, wildcards.system)["potential"]
     if potential["kind"] == "toy":
         return {"potential": "results/potentials/toy.pt"}
-    check_potential(
-        name, potential
-    )  # raises InputError naming the config key and the file
+    # raises InputError naming the config key and the file
+    check_potential(potential["name"], potential)
     return {"potential": potential["path"]} if potential["kind"] == "metatomic" else {}
 
 
@@ -195,21 +193,6 @@ def mlip_rollout_files(wildcards):
         method=md_rollout_methods(wildcards.system),
         run=range(resolved["rollout"]["runs"]),
     )
-
-
-def mlip_rollout_settings(wildcards):
-    """A rollout's config: all but the other iteration counts and, for non-symplectic methods, the solver."""
-    model, _ = parse_method(wildcards.method)
-    resolved = resolve(config, wildcards.system)
-    rollout = {k: v for k, v in resolved["rollout"].items() if k != "iterations"}
-    keys = ("name", "physics", "reference", "pairing", "device", "potential")
-    cfg = {key: resolved[key] for key in keys}
-    cfg["rollout"] = rollout
-    if model == "symplectic":
-        cfg["solver"] = resolved["solver"]
-    else:
-        rollout.pop("solver", None)
-    return json.dumps(cfg, sort_keys=True)
 
 
 # --- atomistic systems (argon) ---
@@ -278,8 +261,10 @@ def md_rollout_settings(wildcards):
         for k, v in resolved["rollout"].items()
         if k not in ("iterations", "solver")
     }
-    keys = ("physics", "reference", "pairing", "device") + (
-        ("box", "equilibration") if wildcards.system in WATER else ()
+    keys = (
+        ("physics", "reference", "pairing", "device")
+        + (("box", "equilibration") if wildcards.system in WATER else ())
+        + (("name", "potential") if wildcards.system in MLIP else ())
     )
     cfg = {key: resolved[key] for key in keys}
     cfg["rollout"] = rollout

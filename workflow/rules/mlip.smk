@@ -126,7 +126,7 @@ rule mlip_rollout:
         mem_mb=4000,
         runtime=1440,
     params:
-        config=mlip_rollout_settings,
+        config=md_rollout_settings,
         models=model_arguments,
         potential=potential_argument,
     shell:
