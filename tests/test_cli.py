@@ -69,3 +69,27 @@ def test_outputs_get_the_usual_file_permissions(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE((tmp_path / "out.npz").stat().st_mode)
     assert mode == 0o644  # not mkstemp's owner-only 0600: results on a shared cluster stay readable
+
+
+def test_a_job_uses_no_more_threads_than_the_cpus_it_may_run_on():
+    """--threads 4 (Snakemake's threads) on a process pinned to one CPU: torch, OpenMP and BLAS get 1."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os; from actionmd.cli import usable_threads, _limit_threads; n = usable_threads(4); "
+        "_limit_threads(n); import torch; print(n, torch.get_num_threads(), os.environ['OMP_NUM_THREADS'])"
+    )
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    pinned = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+    )
+    assert pinned.stdout.split() == ["1", "1", "1"]
+    free = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n = min(4, len(os.sched_getaffinity(0)))
+    assert free.stdout.split() == [str(n), str(n), str(n)]

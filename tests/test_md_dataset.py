@@ -4,6 +4,7 @@ import ase
 import ase.io
 import numpy as np
 import pytest
+import torch
 
 from actionmd import argon
 from actionmd.io import InputError
@@ -159,3 +160,24 @@ def test_metatrain_options(datasets):
     assert sym["validation_set"]["targets"]["momentum"]["key"] == "delta_p"
     with pytest.raises(ValueError, match="unknown model kind"):
         make_options("other", *args)
+
+
+def test_training_resumes_only_from_a_model_checkpoint_that_loads(tmp_path):
+    """metatrain's --restart auto took scaler.ckpt (newest) after an early interruption: every rerun failed."""
+    import time as _time
+
+    from actionmd.metatrain_training import _resume_point
+
+    run = tmp_path / "outputs" / "2026-01-01" / "10-00-00"
+    run.mkdir(parents=True)
+    torch.save({"model_state_dict": {}, "epoch": 2}, run / "model_2.ckpt")
+    assert _resume_point(tmp_path, print) == run / "model_2.ckpt"
+    (run / "model_4.ckpt").write_bytes(b"truncated by a kill")
+    _time.sleep(0.01)
+    torch.save({"scaler": 1}, run / "scaler.ckpt")  # newest file, not a model checkpoint
+    later = tmp_path / "outputs" / "2026-01-01" / "10-05-00"
+    later.mkdir()
+    torch.save({"scaler": 1}, later / "scaler.ckpt")  # a run stopped before its first checkpoint
+    assert _resume_point(tmp_path, print) == run / "model_2.ckpt"
+    (run / "model_2.ckpt").unlink()
+    assert _resume_point(tmp_path, print) is None  # start over

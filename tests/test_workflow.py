@@ -168,11 +168,11 @@ def test_slurm_profile_plans_the_paper_dag(finished):
 
 
 def test_training_resumes_from_its_checkpoints(finished):
-    # last in this module: it regenerates a model, which outdates the rollouts downstream
+    # it regenerates a model, which outdates the argon rollouts downstream (no later test reads them)
     (finished / "results/argon/models/symplectic.pt").unlink()
     snakemake(finished, "results/argon/models/symplectic.pt")
     log = (finished / "results/logs/md_train/argon_symplectic.log").read_text()
-    assert "resuming from" in log and "--restart auto" in log
+    assert "resuming from" in log and "--restart " in log and "/model_1.ckpt" in log
 
 
 def test_mlip_outputs(finished):
@@ -220,3 +220,151 @@ def test_unset_pet_mad_leaves_the_system_out_of_all(workdir, tmp_path):
     out = proc.stdout + proc.stderr
     assert "gete: left out of `all`" in out and "potentials.pet-mad.path" in out
     assert "results/gete/" not in proc.stdout
+
+
+# --- interrupted mid-way, resumed by the same command ----------------------------------------
+# Each long stage is started with `snakemake --cores 2 <output> --config preset=test` after its
+# finished output was moved aside. The job pauses after its N-th checkpoint (the test hook
+# $ACTIONMD_PAUSE_AFTER_SAVES, with a checkpoint at every chance), so the interruption lands
+# mid-way, then the test sends Ctrl-C (SIGINT to snakemake's process group, as a terminal does) or
+# SIGKILL (a lost node: then `snakemake --unlock`). The same command then finishes the job from
+# its checkpoint, and the output equals the uninterrupted one, byte for byte (frames; the
+# rollouts' arrays except their wall time).
+
+
+def _start(cwd, target, env=None, log="interrupted.log"):
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", target, "--config", "preset=test"]
+    out = open(cwd / log, "w")  # noqa: SIM115
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _wait_for(paths, proc, what, timeout=300, since=0.0):
+    """Files matching ``paths`` (globs in the run's folder) modified after ``since``, once there are some."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = [p for pattern in paths for p in proc.args_cwd.glob(pattern) if p.stat().st_mtime >= since]
+        if found:
+            return found
+        if proc.poll() is not None:
+            raise AssertionError(f"the job ended before {what}: see {proc.args_cwd / 'interrupted.log'}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _interrupt(cwd, target, how, pause_after, marker):
+    """Run target with the pause hook; when paused mid-way, interrupt the run (SIGINT or SIGKILL)."""
+    env = {"ACTIONMD_CHECKPOINT_SECONDS": "0", "ACTIONMD_PAUSE_AFTER_SAVES": str(pause_after)}
+    proc = _start(cwd, target, env)
+    proc.args_cwd = cwd
+    _wait_for([marker], proc, f"the pause after checkpoint {pause_after}")
+    os.killpg(proc.pid, signal.SIGKILL if how == "kill" else signal.SIGINT)
+    proc.wait(timeout=120)
+    if how == "kill":
+        time.sleep(0.5)  # the job's process is gone with the group
+        snakemake(cwd, "--unlock", target)
+
+
+def _same_output(a: Path, b: Path) -> None:
+    if a.suffix == ".npz":
+        with np.load(a) as x, np.load(b) as y:
+            assert sorted(x.files) == sorted(y.files)
+            for key in x.files:
+                if key not in ("wall_time", "meta"):
+                    np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+    else:
+        assert a.read_bytes() == b.read_bytes()
+
+
+STAGES = {
+    # stage: (output, its job's log, pause after this many checkpoints, checkpoint file, resume message)
+    "lammps_reference": ("results/argon/reference/run1.extxyz", "md_reference/argon_run1", 3,
+                         "results/argon/reference/.run1/run1.extxyz.checkpoint.json", "resuming"),
+    "ase_state_point": ("results/water/reference/V1.00_T300.extxyz", "water_state_point/water_V1.00_T300", 4,
+                        "results/water/reference/.V1.00_T300.extxyz.ckpt", "resuming from checkpoint"),
+    "npt_ramp": ("results/aluminium/reference/ramp.extxyz", "mlip_ramp/aluminium", 150,
+                 "results/aluminium/reference/.ramp.extxyz.ckpt", "resuming from checkpoint"),
+    "structure": ("results/aluminium/reference/cool_T400.extxyz", "mlip_structure/aluminium_cool_T400", 6,
+                  "results/aluminium/reference/.cool_T400.extxyz.ckpt", "resuming from checkpoint"),
+    "quench": ("results/gete/reference/quenched.extxyz", "mlip_quench/gete", 1,
+               "results/gete/reference/.quenched.extxyz.ckpt", "resuming from checkpoint"),
+    "nvt_rollout": ("results/water/rollouts/symplectic_converged.npz", "md_rollout/water_symplectic_converged", 7,
+                    "results/water/rollouts/.symplectic_converged.npz.ckpt", "resuming at step 8"),
+    "npt_rollout": ("results/aluminium/rollouts/reference_run0.npz", "mlip_rollout/aluminium_reference_run0", 100,
+                    "results/aluminium/rollouts/.reference_run0.npz.ckpt", "resuming at step 101"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stage", "how"),
+    [(s, "sigint") for s in STAGES] + [("nvt_rollout", "kill"), ("lammps_reference", "kill")],
+)
+def test_interrupted_stage_resumes_to_the_same_output(finished, stage, how):
+    output, log_name, pause_after, checkpoint, message = STAGES[stage]
+    target = finished / output
+    uninterrupted = target.with_name(target.name + ".uninterrupted")
+    target.rename(uninterrupted)
+    try:
+        _interrupt(finished, output, how, pause_after, checkpoint + ".paused")
+        assert not target.exists(), "the interrupted job left an output"
+        assert (finished / checkpoint).is_file(), "no checkpoint survived the interruption"
+        snakemake(finished, output)  # the same command
+        log = (finished / "results/logs" / f"{log_name}.log").read_text()
+        assert message in log
+        _same_output(target, uninterrupted)
+        assert not (finished / checkpoint).exists()  # removed with the finished output
+    finally:
+        for leftover in finished.glob(checkpoint + ".paused"):
+            leftover.unlink()
+        if not target.exists():
+            uninterrupted.rename(target)
+        else:
+            uninterrupted.unlink()
+
+
+TRAINING_OVERRIDE = "presets:\n  test:\n    argon:\n      training: {epochs: 30, checkpoint_interval: 10}\n"
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_training_interrupted_before_or_after_its_first_checkpoint_resumes(finished, tmp_path, when):
+    """metatrain's own `--restart auto` picked scaler.ckpt after an early interruption: every rerun failed."""
+    kind = {"before": "direct", "after": "symplectic"}[when]
+    override = tmp_path / "training.yaml"
+    override.write_text(TRAINING_OVERRIDE)
+    output = f"results/argon/models/{kind}.pt"
+    outputs = finished / f"results/argon/training/{kind}/outputs"
+    (finished / output).unlink()
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", output, "--configfile", str(override)]
+    log_file = open(finished / "interrupted.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [*cmd, "--config", "preset=test"], cwd=finished, stdout=log_file, stderr=subprocess.STDOUT,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    proc.args_cwd = finished
+    started = time.time()
+    run = f"results/argon/training/{kind}/outputs/*/*/"
+    if when == "before":  # metatrain has started this run (its log exists) but written no model checkpoint
+        _wait_for([run + "train.log"], proc, "metatrain's start", since=started)
+    else:
+        _wait_for([run + "model_10.ckpt"], proc, "the first checkpoint", since=started)
+        time.sleep(0.5)  # let the checkpoint be written whole
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=120)
+    log_file.close()
+    assert not (finished / output).exists()
+    new = [p for p in outputs.glob("*/*/model_*.ckpt") if p.stat().st_mtime >= started]
+    assert bool(new) == (when == "after"), new
+    snakemake(finished, output, "--configfile", str(override))  # the same command
+    log = (finished / f"results/logs/md_train/argon_{kind}.log").read_text()
+    if when == "before":
+        assert "training from the first epoch" in log
+    else:
+        assert "resuming from" in log and "model_" in log
+    assert (finished / output).stat().st_size > 0

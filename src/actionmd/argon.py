@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import LoopCheckpoint
 from .io import atomic_path, save_npz
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def run_rollout(
             roll["max_temperature"],
             method,
             progress_every=max(steps // 20, 1),
+            checkpoint=(checkpoint := LoopCheckpoint.for_job(out, [cfg, method], [initial, direct, symplectic])),
         )
         arrays["meta"]["dt"] = big_dt
         valid = np.isfinite(arrays["positions"]).all(axis=(1, 2))
@@ -177,6 +179,8 @@ def run_rollout(
         float(arrays["temperature"][np.isfinite(arrays["temperature"])][-1]),
     )
     save_npz(out, **arrays)
+    if model != "reference":
+        checkpoint.remove()
 
 
 ENERGY_AXIS_LIMIT = 1e4  # meV/atom: energies of blown-up runs are clipped here in the figure

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 from ase import units
 
+from .checkpoint import restore, state_of
 from .thermostat import KB, LongStepMap, SVRThermostat, kinetic_energy
 
 Evaluate = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray, np.ndarray]]
@@ -92,6 +93,19 @@ class IsotropicBarostat:
         self.momentum = 0.0
         self.work = 0.0
         self.rng = np.random.default_rng(seed)
+
+    def checkpoint_state(self) -> dict:
+        """p_eps, the cell thermostat's work, the target temperature and the random generator's state."""
+        return {
+            "momentum": self.momentum,
+            "work": self.work,
+            "temperature": self.temperature,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def restore_state(self, state: dict) -> None:
+        self.momentum, self.work, self.temperature = state["momentum"], state["work"], state["temperature"]
+        self.rng.bit_generator.state = state["rng"]
 
     @property
     def kT(self) -> float:
@@ -177,6 +191,32 @@ class NPTIntegrator:
     @property
     def volume(self) -> float:
         return float(np.linalg.det(self.cell))
+
+    def checkpoint_state(self) -> dict:
+        """Cell, works, the barostat's and thermostat's states, the reference potential's call count."""
+        return {
+            "cell": self.cell.copy(),
+            "initial_volume": self.initial_volume,
+            "thermostat_work": self.thermostat_work,
+            "potential_energy": self.potential_energy,
+            "barostat": self.barostat.checkpoint_state(),
+            "thermostat": state_of(self.thermostat),
+            "inner": state_of(self.inner),
+            "calls": getattr(self.evaluate, "calls", None),
+        }
+
+    def restore_state(self, state: dict) -> None:
+        self.cell = state["cell"].copy()
+        self.initial_volume = state["initial_volume"]
+        self.thermostat_work = state["thermostat_work"]
+        self.potential_energy = state["potential_energy"]
+        self.barostat.restore_state(state["barostat"])
+        restore(self.thermostat, state["thermostat"])
+        restore(self.inner, state["inner"])
+        if state["calls"] is not None:
+            self.evaluate.calls = state["calls"]
+        if self.set_cell is not None:
+            self.set_cell(self.cell)
 
     def _thermostat(self, p: torch.Tensor, dt_fs: float) -> torch.Tensor:
         if self.thermostat is None:

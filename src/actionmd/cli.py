@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
-from . import argon, fewbody, water
-from .config import MLIP, ConfigError
-from .io import InputError
+# the numerical libraries are imported after the thread limits are set (see main)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
 
 
 def _json(text: str) -> dict:
@@ -25,6 +25,8 @@ def _json(text: str) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
+    from .config import MLIP  # light: no numpy
+
     ap = argparse.ArgumentParser(prog="actionmd", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -186,9 +188,46 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def usable_threads(requested: int) -> int:
+    """Threads a job may use: as many as it was given (``--threads``), at most the CPUs it may run on.
+
+    ``os.sched_getaffinity`` is the set of CPUs this process may use (a SLURM allocation, a
+    ``taskset``, or the whole machine), so a job never runs more threads than there are CPUs
+    under it, however large Snakemake's ``--cores`` was.
+    """
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (macOS)
+        available = os.cpu_count() or 1
+    return max(1, min(int(requested), available))
+
+
+def _limit_threads(threads: int) -> None:
+    """Thread pools of OpenMP, BLAS and torch limited to ``threads``, before numpy and torch start theirs."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # already set in this process (tests calling main twice)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if hasattr(args, "threads"):
+        requested, args.threads = args.threads, usable_threads(args.threads)
+        if args.threads < requested:
+            logging.getLogger("actionmd").info(
+                "using %d threads, not %d: this process may run on %d CPUs", args.threads, requested, args.threads
+            )
+        _limit_threads(args.threads)
+    from .config import ConfigError
+    from .io import InputError
+
     try:
         _run(args)
     except (InputError, ConfigError) as exc:
@@ -198,12 +237,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _analysis(config: dict | None) -> dict:
+    from .io import InputError
+
     if config is None or "analysis" not in config:
         raise InputError("water metrics and figure need --config with the resolved 'analysis' section")
     return config["analysis"]
 
 
 def _run(args: argparse.Namespace) -> None:
+    from . import argon, fewbody, water
+    from .config import MLIP
+    from .io import InputError
+
     if args.command == "reference":
         fewbody.simulate_reference(args.config, args.out)
     elif args.command == "dataset":
@@ -253,6 +298,7 @@ def _run(args: argparse.Namespace) -> None:
 
 def _run_mlip(args: argparse.Namespace) -> None:
     from . import mlip, mlip_analysis
+    from .io import InputError
 
     model = getattr(args, "potential_model", None)
     if args.command == "mlip-ramp":

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +25,33 @@ MLIP = ("gete", "aluminium")  # a named reference potential (PET-MAD, EAM, toy):
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names its key."""
+
+
+def _typed(value: Any) -> Any:
+    """A value of a nested ``--config`` entry as YAML would read it: numbers, booleans and null typed."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    for parse in (int, float):
+        try:
+            return parse(value)
+        except ValueError:
+            pass
+    parsed = yaml.safe_load(value) if value.strip() else value
+    return parsed if isinstance(parsed, bool) or parsed is None else value
+
+
+def typed_overrides(overrides: Any) -> dict[str, Any]:
+    """Snakemake's ``--config key={a: 0.5}`` entries with their nested values typed.
+
+    Snakemake reads a nested value with YAML's base loader, so every leaf is a string
+    (``{mixing: 0.5}`` gives ``{'mixing': '0.5'}``, which the schema refuses); top-level values
+    are typed already. Merged over the config, these make ``--config`` work like a config file.
+    """
+    return {key: _typed(value) for key, value in dict(overrides).items() if isinstance(value, (dict, list))}
 
 
 def validate(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
@@ -45,6 +71,8 @@ def validate(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
 
 def check(config: dict[str, Any]) -> None:
     """Cross-key checks on an already schema-valid config."""
+    import numpy as np
+
     for name, system in config["systems"].items():
         if name not in FEW_BODY:
             continue

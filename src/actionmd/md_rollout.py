@@ -16,6 +16,7 @@ frames are NaN, never made up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ import torch
 from ase import units
 
 from .barostat import UnphysicalState
+from .checkpoint import LoopCheckpoint, restore, state_of
 from .fixed_point import SolverSettings
 from .integrators import DirectIntegrator, SymplecticIntegrator
 from .rollout import solver_record
@@ -94,6 +96,7 @@ def run_ml_rollout(
     progress_every: int = 0,
     thermostat=None,
     long_step: float | None = None,
+    checkpoint: LoopCheckpoint | None = None,
 ) -> dict[str, Any]:
     """Roll out the direct map (``increment`` None) or the symplectic corrector; arrays per saved frame.
 
@@ -111,7 +114,9 @@ def run_ml_rollout(
         if long_step is None:
             raise ValueError("an NVT rollout needs the long step (fs) for its thermostat")
         stepper = OBABOIntegrator(integrator, thermostat, long_step, masses)
-    return run_steps(stepper, q0, p0, masses, steps, save_every, max_temperature, method, progress_every, integrator)
+    return run_steps(
+        stepper, q0, p0, masses, steps, save_every, max_temperature, method, progress_every, integrator, checkpoint
+    )
 
 
 def run_steps(
@@ -125,6 +130,7 @@ def run_steps(
     method: str = "direct",
     progress_every: int = 0,
     integrator=None,
+    checkpoint: LoopCheckpoint | None = None,
 ) -> dict[str, Any]:
     """Apply ``stepper.step(q, p)`` ``steps`` times from (q0, p0); arrays per saved frame.
 
@@ -133,6 +139,11 @@ def run_steps(
     its entries saved per frame. ``integrator``, when symplectic, has its solver record kept.
     The run stops at a non-finite state or a kinetic temperature above ``max_temperature``; the
     frames after that stay NaN.
+
+    ``checkpoint``: the loop's state (step, q, p, the frames so far, the stepper's
+    ``checkpoint_state()``, elapsed wall time) is saved there between steps, and a saved state of
+    the same job is resumed: the frames are those of an uninterrupted run (see
+    :mod:`actionmd.checkpoint`). The caller removes it once the output is written.
     """
     if steps % save_every:
         raise ValueError(f"steps ({steps}) must be a multiple of save_every ({save_every})")
@@ -154,40 +165,70 @@ def run_steps(
     histories: list[list[float]] = []
     unconverged = 0
     diverged_at = None
+    first, wall_before = 1, 0.0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        first, wall_before = saved["step"] + 1, saved["wall"]
+        q, p = saved["q"].clone(), saved["p"].clone()
+        positions, momenta, work, extras = saved["positions"], saved["momenta"], saved["work"], saved["extras"]
+        histories, unconverged = saved["histories"], saved["unconverged"]
+        restore(stepper, saved["stepper"])
+        log.info("%s: resuming at step %d / %d", method, first, steps)
     t0 = time.perf_counter()
-    for k in range(1, steps + 1):
-        try:
-            q, p = stepper.step(q, p)
-        except UnphysicalState as exc:
-            diverged_at = k
-            log.warning("%s: blew up at step %d (%s); stopping", method, k, exc)
-            break
-        if symplectic is not None and symplectic.last is not None:
-            histories.append(symplectic.last.residuals)
-            unconverged += int(settings is not None and settings.iterations is None and not symplectic.last.converged)
-        pn = p.numpy()
-        temp = float(temperature(pn, masses))
-        if not (torch.isfinite(q).all() and np.isfinite(pn).all()) or temp > max_temperature:
-            diverged_at = k
-            log.warning("%s: blew up at step %d (T = %.3g K); stopping", method, k, temp)
-            break
-        if k % save_every == 0:
-            i = k // save_every
-            positions[i], momenta[i] = q.numpy(), pn
-            if has_work:
-                work[i] = float(stepper.thermostat_work)
-            for key, value in (stepper.state(q, p) if extras else {}).items():
-                extras[key][i] = value
-        if progress_every and k % progress_every == 0:
-            log.info(
-                "%s: step %d / %d, T = %.1f K, %.3f s/step",
-                method,
-                k,
-                steps,
-                temp,
-                (time.perf_counter() - t0) / k,
-            )
-    wall = time.perf_counter() - t0
+
+    def loop_state(k: int) -> dict[str, Any]:
+        return {
+            "step": k,
+            "q": q,
+            "p": p,
+            "positions": positions,
+            "momenta": momenta,
+            "work": work,
+            "extras": extras,
+            "histories": histories,
+            "unconverged": unconverged,
+            "stepper": state_of(stepper),
+            "wall": wall_before + time.perf_counter() - t0,
+        }
+
+    with checkpoint.guard() if checkpoint is not None else contextlib.nullcontext():
+        for k in range(first, steps + 1):
+            try:
+                q, p = stepper.step(q, p)
+            except UnphysicalState as exc:
+                diverged_at = k
+                log.warning("%s: blew up at step %d (%s); stopping", method, k, exc)
+                break
+            if symplectic is not None and symplectic.last is not None:
+                histories.append(symplectic.last.residuals)
+                unconverged += int(
+                    settings is not None and settings.iterations is None and not symplectic.last.converged
+                )
+            pn = p.numpy()
+            temp = float(temperature(pn, masses))
+            if not (torch.isfinite(q).all() and np.isfinite(pn).all()) or temp > max_temperature:
+                diverged_at = k
+                log.warning("%s: blew up at step %d (T = %.3g K); stopping", method, k, temp)
+                break
+            if k % save_every == 0:
+                i = k // save_every
+                positions[i], momenta[i] = q.numpy(), pn
+                if has_work:
+                    work[i] = float(stepper.thermostat_work)
+                for key, value in (stepper.state(q, p) if extras else {}).items():
+                    extras[key][i] = value
+            if progress_every and k % progress_every == 0:
+                log.info(
+                    "%s: step %d / %d, T = %.1f K, %.3f s/step",
+                    method,
+                    k,
+                    steps,
+                    temp,
+                    (time.perf_counter() - t0) / (k - first + 1),
+                )
+            if checkpoint is not None and k < steps:
+                checkpoint.maybe_save(lambda k=k: loop_state(k), f"step {k} / {steps}")
+    wall = wall_before + time.perf_counter() - t0
     if unconverged:
         log.warning("%s: %d steps did not reach the solver tolerance", method, unconverged)
     history, counts, residual = solver_record(histories, steps)

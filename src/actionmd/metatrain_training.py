@@ -12,7 +12,8 @@
 
 The run lives in a work folder (``options.yaml``, metatrain's ``outputs/``
 with per-epoch checkpoints, its logs). A rerun with the same options resumes
-from the newest checkpoint (``--restart auto``); a run with changed options
+from the newest readable model checkpoint (``--restart outputs/.../model_<epoch>.ckpt``;
+a run stopped before its first checkpoint starts over); a run with changed options
 moves the old outputs aside (never deletes them) and starts over. The exported
 model is written to its destination atomically.
 
@@ -141,8 +142,39 @@ def _fingerprint(options: dict[str, Any], datasets: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+def _epoch(path: Path) -> int:
+    """The epoch in a metatrain checkpoint name ``model_<epoch>.ckpt`` (-1 if none)."""
+    suffix = path.stem.removeprefix("model_")
+    return int(suffix) if suffix.isdigit() else -1
+
+
 def _checkpoints(workdir: Path) -> list[Path]:
-    return sorted((workdir / "outputs").glob("*/*/*.ckpt"), key=lambda p: p.stat().st_mtime)
+    """metatrain's per-epoch model checkpoints in ``workdir/outputs/<date>/<time>/``, oldest epoch first.
+
+    Only ``model_<epoch>.ckpt``: the same folders hold other ``.ckpt`` files (the scaler's, the
+    composition model's) from which training cannot resume; metatrain's own ``--restart auto``
+    picks the newest of any kind, and a run interrupted before its first model checkpoint then
+    fails on every rerun.
+    """
+    found = [p for p in (workdir / "outputs").glob("*/*/model_*.ckpt") if _epoch(p) >= 0]
+    return sorted(found, key=lambda p: (_epoch(p), p.stat().st_mtime))
+
+
+def _resume_point(workdir: Path, log) -> Path | None:
+    """The newest model checkpoint that loads (a kill while metatrain wrote one leaves it truncated)."""
+    import metatomic.torch  # noqa: F401  (registers the TorchScript classes a checkpoint holds)
+    import torch
+
+    for path in reversed(_checkpoints(workdir)):
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(checkpoint, dict) or "model_state_dict" not in checkpoint:
+                raise ValueError("not a model checkpoint")
+        except Exception as exc:
+            log(f"skipping unreadable checkpoint {path} ({type(exc).__name__}: {str(exc)[:200]})")
+            continue
+        return path
+    return None
 
 
 def _prepare_workdir(workdir: Path, fingerprint: str, log) -> bool:
@@ -200,9 +232,12 @@ def train(
     if final.exists():
         final.unlink()
     args = ["train", "options.yaml", "-o", "model.pt"]
-    if resume:
-        log(f"resuming from {_checkpoints(workdir)[-1]}")
-        args += ["--restart", "auto"]
+    restart = _resume_point(workdir, log) if resume else None
+    if restart is not None:
+        log(f"resuming from {restart} (epoch {_epoch(restart)})")
+        args += ["--restart", str(restart)]
+    else:
+        log("no model checkpoint of these options yet: training from the first epoch")
     start = time.time()
     code = _mtt(args, workdir, threads, log)
     if code != 0:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import LoopCheckpoint
 from .io import InputError, save_npz
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def ramp(cfg: dict[str, Any], out: str | Path, model: str | Path | None = None, 
     import torch
 
     from .barostat import IsotropicBarostat, NPTIntegrator
+    from .checkpoint import restore
     from .thermostat import SVRThermostat
     from .trajectory import write_frames
 
@@ -142,25 +144,42 @@ def ramp(cfg: dict[str, Any], out: str | Path, model: str | Path | None = None, 
     npt = NPTIntegrator(masses, atoms.cell.array, evaluate, barostat, thermostat, rp["dt"])
     log.info("%s: %d atoms, %s", cfg["name"], len(atoms), potential_label(cfg))
     steps, frames = rp["steps"], []
-    for leg, (t0, t1) in zip(LEGS, ((rp["start"], rp["stop"]), (rp["stop"], rp["start"])), strict=True):
-        collect = {round((t - t0) / (t1 - t0) * steps): t for t in temperature_grid(cfg)}
-        for k in range(1, steps + 1):
-            target = t0 + (t1 - t0) * k / steps
-            thermostat.temperature = barostat.temperature = target
-            q, p = npt.step(q, p)
-            if not (torch.isfinite(q).all() and torch.isfinite(p).all()):
-                raise RuntimeError(f"{leg} ramp blew up at step {k} ({target:.0f} K); shorten ramp.dt")
-            if k in collect:
-                frame = _atoms(numbers, q.numpy(), p.numpy(), npt.cell, {"leg": leg, "temperature": collect[k]})
-                frame.wrap()
-                frame.info.update(volume=npt.volume, energy=npt.potential_energy, step=k)
-                frames.append(frame)
-            if k % max(steps // 10, 1) == 0:
-                log.info(
-                    "%s ramp step %d/%d: target %.0f K, V = %.3f A^3/atom, E = %.4f eV/atom",
-                    leg, k, steps, target, npt.volume / len(atoms), npt.potential_energy / len(atoms),
+    legs = list(zip(LEGS, ((rp["start"], rp["stop"]), (rp["stop"], rp["start"])), strict=True))
+    checkpoint = LoopCheckpoint.for_job(out, cfg, [model])
+    first = (0, 1)  # (leg, step) to run next
+    saved = checkpoint.load()
+    if saved is not None:
+        q, p, frames, first = saved["q"].clone(), saved["p"].clone(), saved["frames"], saved["next"]
+        restore(npt, saved["npt"])
+    with checkpoint.guard():
+        for index in range(first[0], len(legs)):
+            leg, (t0, t1) = legs[index]
+            collect = {round((t - t0) / (t1 - t0) * steps): t for t in temperature_grid(cfg)}
+            for k in range(first[1] if index == first[0] else 1, steps + 1):
+                target = t0 + (t1 - t0) * k / steps
+                thermostat.temperature = barostat.temperature = target
+                q, p = npt.step(q, p)
+                if not (torch.isfinite(q).all() and torch.isfinite(p).all()):
+                    raise RuntimeError(f"{leg} ramp blew up at step {k} ({target:.0f} K); shorten ramp.dt")
+                if k in collect:
+                    frame = _atoms(numbers, q.numpy(), p.numpy(), npt.cell, {"leg": leg, "temperature": collect[k]})
+                    frame.wrap()
+                    frame.info.update(volume=npt.volume, energy=npt.potential_energy, step=k)
+                    frames.append(frame)
+                if k % max(steps // 10, 1) == 0:
+                    log.info(
+                        "%s ramp step %d/%d: target %.0f K, V = %.3f A^3/atom, E = %.4f eV/atom",
+                        leg, k, steps, target, npt.volume / len(atoms), npt.potential_energy / len(atoms),
+                    )  # fmt: skip
+                following = (index, k + 1) if k < steps else (index + 1, 1)
+                checkpoint.maybe_save(
+                    lambda q=q, p=p, following=following: {
+                        "q": q, "p": p, "frames": frames, "next": following, "npt": npt.checkpoint_state()
+                    },
+                    f"{leg} ramp step {k}",
                 )  # fmt: skip
     write_frames(out, frames)
+    checkpoint.remove()
 
 
 def ramp_structure(path: str | Path, leg: str, temperature: int):
@@ -204,10 +223,12 @@ def simulate_structure(
     atoms = ramp_structure(ramp_file, leg, temperature)
     protocol = StatePointProtocol.from_reference(ref, temperature, cfg["physics"]["langevin_tau"])
     log.info("%s %s %d K, seed %d: %d atoms, %s", cfg["name"], leg, temperature, seed, len(atoms), potential_label(cfg))
-    frames = run_state_point(atoms, protocol, seed, None, calculator(cfg, model, threads), log.info)
+    checkpoint = LoopCheckpoint.for_job(out, [cfg, leg, temperature], [ramp_file, model])
+    frames = run_state_point(atoms, protocol, seed, None, calculator(cfg, model, threads), log.info, checkpoint)
     for frame in frames:
         frame.info.update(leg=leg, state_point=structure_name(leg, temperature))
     write_frames(out, frames)
+    checkpoint.remove()
 
 
 def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: str | Path) -> dict[str, int]:
@@ -270,19 +291,32 @@ def quench(
     hot = nvt(liquid["temperature"], liquid["thermostat_tau"], qc["seed"])
     log.info("liquid at %.0f K: %d atoms in %.3f A^3", liquid["temperature"], len(numbers), np.linalg.det(cell))
     frames = []
-    for run in range(runs):
-        for _ in range(qc["liquid_steps"] if run == 0 else qc["sample_every"]):
-            q, p = hot.step(q, p)
-        cold = nvt(phys["temperature"], liquid["quench_thermostat_tau"], qc["seed"] + 1 + run)
-        qq, pp = q, p
-        for _ in range(qc["quench_steps"]):
-            qq, pp = cold.step(qq, pp)
-        if not (torch.isfinite(qq).all() and torch.isfinite(pp).all()):
-            raise RuntimeError(f"quench {run} blew up; shorten quench.dt")
-        energy = evaluate(qq.numpy(), cell)[0]
-        log.info("quench %d: E = %.4f eV/atom", run, energy / len(numbers))
-        frames.append(_atoms(numbers, qq.numpy(), pp.numpy(), cell, {"run": run, "energy": energy}))
+    # a checkpoint after each quenched sample (the liquid's state and the samples so far)
+    checkpoint = LoopCheckpoint.for_job(out, cfg, [ramp_file, model])
+    saved = checkpoint.load()
+    if saved is not None:
+        q, p, frames = saved["q"].clone(), saved["p"].clone(), saved["frames"]
+        hot.restore_state(saved["hot"])
+    with checkpoint.guard():
+        for run in range(len(frames), runs):
+            for _ in range(qc["liquid_steps"] if run == 0 else qc["sample_every"]):
+                q, p = hot.step(q, p)
+            cold = nvt(phys["temperature"], liquid["quench_thermostat_tau"], qc["seed"] + 1 + run)
+            qq, pp = q, p
+            for _ in range(qc["quench_steps"]):
+                qq, pp = cold.step(qq, pp)
+            if not (torch.isfinite(qq).all() and torch.isfinite(pp).all()):
+                raise RuntimeError(f"quench {run} blew up; shorten quench.dt")
+            energy = evaluate(qq.numpy(), cell)[0]
+            log.info("quench %d: E = %.4f eV/atom", run, energy / len(numbers))
+            frames.append(_atoms(numbers, qq.numpy(), pp.numpy(), cell, {"run": run, "energy": energy}))
+            if run < runs - 1:
+                checkpoint.maybe_save(
+                    lambda q=q, p=p: {"q": q, "p": p, "frames": frames, "hot": hot.checkpoint_state()},
+                    f"quench {run} done",
+                )
     write_frames(out, frames)
+    checkpoint.remove()
 
 
 # --------------------------------------------------------------------------------------
@@ -375,9 +409,10 @@ def run_rollout(
         "%s %s run %d: %d atoms, %s, %s, %d steps of %g fs",
         cfg["name"], method, run, len(numbers), phys["ensemble"].upper(), potential_label(cfg), steps, dt,
     )  # fmt: skip
+    checkpoint = LoopCheckpoint.for_job(out, [cfg, method, run], [initial, direct, symplectic, model])
     arrays = run_steps(
         stepper, q0, p0, masses, steps, save_every, roll["max_temperature"], method,
-        max(steps // 20, 1), integrator,
+        max(steps // 20, 1), integrator, checkpoint,
     )  # fmt: skip
     positions, momenta = arrays["positions"], arrays["momenta"]
     if not npt:  # the potential energy of each saved frame (after the run: not in the wall time)
@@ -418,3 +453,4 @@ def run_rollout(
         f", V = {np.nanmean(arrays['volume']):.2f} A^3" if npt else "",
     )
     save_npz(out, **arrays)
+    checkpoint.remove()

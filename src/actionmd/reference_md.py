@@ -34,6 +34,7 @@ import ase.io
 import numpy as np
 from ase import Atoms, units
 
+from .checkpoint import pause_after_save
 from .io import InputError, atomic_path
 from .lammps_engine import new_lammps
 
@@ -505,6 +506,7 @@ class _Checkpoint:
         with atomic_path(self.record) as tmp:
             tmp.write_text(json.dumps(record, indent=1))
         self._remove_restarts(keep=restart)
+        pause_after_save(self.record)  # a no-op outside the interruption tests
 
     def _remove_restarts(self, keep: Path | None = None) -> None:
         for path in self.workdir.glob(f"{self.prefix}*.restart"):

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from ase import units
 
+from .checkpoint import restore, state_of
+
 KB = units.kB  # Boltzmann constant, eV/K
 
 Forces = Callable[[torch.Tensor], torch.Tensor]
@@ -129,6 +131,14 @@ class SVRThermostat:
         self.tau_fs = float(tau_fs)
         self.n_dof = n_dof
         self.generator = _make_generator(seed)
+
+    def checkpoint_state(self) -> dict:
+        """Target temperature (a ramp changes it) and the random generator's state."""
+        return {"temperature": self.temperature, "generator": self.generator.get_state()}
+
+    def restore_state(self, state: dict) -> None:
+        self.temperature = state["temperature"]
+        self.generator.set_state(state["generator"])
 
     @property
     def kT(self) -> float:
@@ -248,6 +258,19 @@ class OBABOIntegrator:
     def reset_work(self) -> None:
         """Set the accumulated thermostat work back to zero (e.g. after equilibration)."""
         self.thermostat_work = torch.zeros((), dtype=torch.float64)
+
+    def checkpoint_state(self) -> dict:
+        """Work so far, the thermostat's state and the inner map's (if it has one)."""
+        return {
+            "work": self.thermostat_work.clone(),
+            "thermostat": self.thermostat.checkpoint_state(),
+            "inner": state_of(self.inner),
+        }
+
+    def restore_state(self, state: dict) -> None:
+        self.thermostat_work = state["work"].clone()
+        self.thermostat.restore_state(state["thermostat"])
+        restore(self.inner, state["inner"])
 
     def step(self, q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One OBABO step of length dt_fs; positions A, momenta (eV*u)^(1/2)."""

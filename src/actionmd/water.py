@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import LoopCheckpoint
 from .io import InputError, atomic_path, save_npz
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,9 @@ def equilibrate(cfg: dict[str, Any], out: str | Path, threads: int = 1) -> None:
         nve_dt=ref["dt"],
         tau=physics["langevin_tau"],
     )
-    run_state_point(atoms, protocol, eq["seed"], out, calculator(physics, threads), log.info)
+    checkpoint = LoopCheckpoint.for_job(out, cfg)
+    run_state_point(atoms, protocol, eq["seed"], out, calculator(physics, threads), log.info, checkpoint)
+    checkpoint.remove()
 
 
 def last_frame(path: str | Path):
@@ -144,12 +147,14 @@ def simulate_state_point(
     atoms = scaled(last_frame(initial), float(volume))
     protocol = StatePointProtocol.from_reference(ref, temperature, physics["langevin_tau"])
     log.info("state point V x %s, T = %d K, seed %d: %d molecules", volume, temperature, seed, len(atoms) // 3)
-    frames = run_state_point(atoms, protocol, seed, None, calculator(physics, threads), log.info)
+    checkpoint = LoopCheckpoint.for_job(out, [cfg, volume, temperature], [initial])
+    frames = run_state_point(atoms, protocol, seed, None, calculator(physics, threads), log.info, checkpoint)
     for frame in frames:
         frame.info.update(volume_scale=float(volume), state_point=state_point_name(volume, temperature))
     from .trajectory import write_frames
 
     write_frames(out, frames)
+    checkpoint.remove()
 
 
 def split_state_points(n: int, validation_every: int) -> dict[str, list[int]]:
@@ -225,7 +230,13 @@ def run_rollout(
     big_dt = long_step(cfg)
     lag = cfg["pairing"]["lag"]
     thermostat = SVRThermostat(physics["temperature"], physics["thermostat_tau"], seed=roll["seed"])
-    common = {"max_temperature": roll["max_temperature"], "method": method, "thermostat": thermostat}
+    checkpoint = LoopCheckpoint.for_job(out, [cfg, method], [initial, direct, symplectic])
+    common = {
+        "max_temperature": roll["max_temperature"],
+        "method": method,
+        "thermostat": thermostat,
+        "checkpoint": checkpoint,
+    }
     if model == "reference":
         dt = cfg["reference"]["dt"]
         cell, numbers = traj.cell, traj.numbers
@@ -286,6 +297,7 @@ def run_rollout(
         float(np.nanmean(arrays["temperature_H"])),
     )
     save_npz(out, **arrays)
+    checkpoint.remove()
 
 
 # --------------------------------------------------------------------------------------

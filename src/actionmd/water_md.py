@@ -11,6 +11,7 @@ and datasets as argon (:mod:`actionmd.md_dataset`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import LoopCheckpoint
 from .trajectory import write_frames
+
+CHUNK = 200  # Langevin steps between chances to checkpoint
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,14 @@ def run_state_point(
     out: str | Path | None = None,
     calculator=None,
     progress: Callable[[str], Any] | None = print,
+    checkpoint: LoopCheckpoint | None = None,
 ) -> list:
-    """Thermalise ``atoms`` (copied) and return (and write to ``out``, extxyz) its NVE frames."""
+    """Thermalise ``atoms`` (copied) and return (and write to ``out``, extxyz) its NVE frames.
+
+    ``checkpoint``: positions, momenta, the Langevin random generator's state and the frames
+    so far are saved there every few hundred steps (and on SIGTERM/SIGINT), and a saved state
+    of the same job is resumed: the frames are those of an uninterrupted run, bit for bit.
+    """
     from ase import units
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin
@@ -105,20 +115,44 @@ def run_state_point(
         fixcm=False,
         rng=rng,
     )
-    chunk = max(1, protocol.nvt_steps // 10)
-    done = 0
-    while done < protocol.nvt_steps:
-        n = min(chunk, protocol.nvt_steps - done)
-        nvt.run(n)
-        done += n
-        if progress:
-            progress(f"nvt step {done}/{protocol.nvt_steps}: T = {atoms.get_temperature():.1f} K")
-    nve = VelocityVerlet(atoms, timestep=protocol.nve_dt * units.fs)
-    frames = [_frame(atoms, 0.0, 0, meta)]
-    for k in range(1, protocol.nve_steps // protocol.save_every + 1):
-        nve.run(protocol.save_every)
-        step = k * protocol.save_every
-        frames.append(_frame(atoms, step * protocol.nve_dt, step, meta))
+    done, frames = 0, []
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        atoms.set_positions(saved["positions"], apply_constraint=False)
+        atoms.set_momenta(saved["momenta"], apply_constraint=False)
+        rng.bit_generator.state = saved["rng"]
+        done, frames = saved["done"], saved["frames"]
+
+    def state() -> dict[str, Any]:
+        return {
+            "positions": atoms.get_positions(),
+            "momenta": atoms.get_momenta(),
+            "rng": rng.bit_generator.state,
+            "done": done,
+            "frames": frames,
+        }
+
+    report = max(1, protocol.nvt_steps // 10)
+    chunk = max(1, min(report, CHUNK))
+    nve_chunks = protocol.nve_steps // protocol.save_every
+    with checkpoint.guard() if checkpoint is not None else contextlib.nullcontext():
+        while done < protocol.nvt_steps:
+            n = min(chunk, protocol.nvt_steps - done)
+            nvt.run(n)
+            done += n
+            if progress and (done % report == 0 or done == protocol.nvt_steps):
+                progress(f"nvt step {done}/{protocol.nvt_steps}: T = {atoms.get_temperature():.1f} K")
+            if checkpoint is not None:
+                checkpoint.maybe_save(state, f"nvt step {done}")
+        nve = VelocityVerlet(atoms, timestep=protocol.nve_dt * units.fs)
+        if not frames:
+            frames.append(_frame(atoms, 0.0, 0, meta))
+        for k in range(len(frames), nve_chunks + 1):
+            nve.run(protocol.save_every)
+            step = k * protocol.save_every
+            frames.append(_frame(atoms, step * protocol.nve_dt, step, meta))
+            if checkpoint is not None and k < nve_chunks:
+                checkpoint.maybe_save(state, f"nve step {step}")
     if progress:
         e = np.array([f.info["energy"] + f.info["kinetic_energy"] for f in frames])
         progress(f"nve: {len(frames)} frames, total energy spread {np.ptp(e):.2e} eV")

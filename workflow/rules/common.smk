@@ -1,9 +1,10 @@
 # Shared helpers: config validation, wildcard constraints, input functions.
 import json
+import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from actionmd.config import (
@@ -14,14 +15,32 @@ from actionmd.config import (
     WATER,
     check,
     resolve,
+    typed_overrides,
 )  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 from actionmd.mlip import structure_name, structures  # noqa: E402
 from actionmd.rollout import method_name, parse_method  # noqa: E402
 from actionmd.water import state_point_name, state_points  # noqa: E402
 
+# nested --config values (solver={mixing: 0.5}) arrive as strings: type them like YAML
+update_config(config, typed_overrides(workflow.config_settings.config))
 validate(config, "../schemas/config.schema.yaml")
 check(config)
+
+
+def warn_oversubscription():
+    """Local runs with --cores above the CPUs this process may use run that many threads on fewer CPUs."""
+    available = len(os.sched_getaffinity(0))
+    cores = workflow.global_resources["_cores"].value
+    if workflow.local_exec and cores is not None and cores > available:
+        logger.warning(
+            f"--cores {cores} is more than the {available} CPUs of this machine: jobs run side by side "
+            f"on fewer CPUs than Snakemake counts (each job still uses at most {available} threads). "
+            f"Use --cores {available} (or --cores all)."
+        )
+
+
+warn_oversubscription()
 
 SYSTEMS = list(config["systems"])
 FEW_BODY_SYSTEMS = "|".join(s for s in SYSTEMS if s in FEW_BODY)
