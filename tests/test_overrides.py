@@ -6,12 +6,12 @@ is merged over config.yaml. Both must reach the jobs typed, and a wrong value mu
 run naming the key.
 """
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import copy_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "results/one_body/rollouts/symplectic_k2.npz"
@@ -20,10 +20,7 @@ TARGET = "results/one_body/rollouts/symplectic_k2.npz"
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     work = tmp_path_factory.mktemp("overrides")
-    for name in ("Snakefile", "config.yaml", "workflow", "envs", "src", "profiles"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
-    return work
+    return copy_repo(work)
 
 
 def dry_run(cwd, *args, config=("preset=test",)):

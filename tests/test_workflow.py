@@ -8,7 +8,6 @@ nothing to do, and that the report embeds the figures.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import copy_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -35,10 +35,7 @@ def snakemake(cwd, *args, config=("preset=test",), check=True):
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("workflow")
-    for name in ("Snakefile", "config.yaml", "workflow", "envs", "src", "profiles"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
-    return work
+    return copy_repo(work)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +161,9 @@ def test_bad_config_stops_before_any_job(finished):
 def test_slurm_profile_plans_the_paper_dag(finished):
     proc = snakemake(finished, "-n", "--profile", "profiles/slurm", "all", config=("preset=paper",))
     out = proc.stdout + proc.stderr
-    assert "slurm_partition=gpu" in out and "gpu=1" in out
+    # partitions are chosen by the plugin from profiles/slurm/partitions.yaml at submission
+    # (tests/test_slurm_profile.py checks that choice); the plan carries the portable requests
+    assert "gpu=1" in out and "gpu=0" in out
 
 
 def test_training_resumes_from_its_checkpoints(finished):
@@ -229,7 +228,9 @@ def test_unset_pet_mad_leaves_the_system_out_of_all(workdir, tmp_path):
 # mid-way, then the test sends Ctrl-C (SIGINT to snakemake's process group, as a terminal does) or
 # SIGKILL (a lost node: then `snakemake --unlock`). The same command then finishes the job from
 # its checkpoint, and the output equals the uninterrupted one, byte for byte (frames; the
-# rollouts' arrays except their wall time).
+# rollouts' arrays except their wall time), except an ML rollout: two uninterrupted runs of the
+# same one differ at 1e-14 (floating-point sums that vary between processes), so it is compared
+# to 1e-11 (a resumed run without one TorchScript graph for every call was off by 2e-9).
 
 
 def _start(cwd, target, env=None, log="interrupted.log"):
@@ -272,19 +273,20 @@ def _interrupt(cwd, target, how, pause_after, marker):
         snakemake(cwd, "--unlock", target)
 
 
-def _same_output(a: Path, b: Path) -> None:
+def _same_output(a: Path, b: Path, atol: float = 0.0) -> None:
     if a.suffix == ".npz":
         with np.load(a) as x, np.load(b) as y:
             assert sorted(x.files) == sorted(y.files)
             for key in x.files:
                 if key not in ("wall_time", "meta"):
-                    np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+                    np.testing.assert_allclose(x[key], y[key], rtol=0, atol=atol, err_msg=key)
     else:
         assert a.read_bytes() == b.read_bytes()
 
 
 STAGES = {
     # stage: (output, its job's log, pause after this many checkpoints, checkpoint file, resume message)
+    # (an ML rollout's tolerance: ML_ATOL)
     "lammps_reference": ("results/argon/reference/run1.extxyz", "md_reference/argon_run1", 3,
                          "results/argon/reference/.run1/run1.extxyz.checkpoint.json", "resuming"),
     "ase_state_point": ("results/water/reference/V1.00_T300.extxyz", "water_state_point/water_V1.00_T300", 4,
@@ -300,6 +302,9 @@ STAGES = {
     "npt_rollout": ("results/aluminium/rollouts/reference_run0.npz", "mlip_rollout/aluminium_reference_run0", 100,
                     "results/aluminium/rollouts/.reference_run0.npz.ckpt", "resuming at step 101"),
 }  # fmt: skip
+
+
+ML_ATOL = 1e-11
 
 
 @pytest.mark.parametrize(
@@ -318,7 +323,7 @@ def test_interrupted_stage_resumes_to_the_same_output(finished, stage, how):
         snakemake(finished, output)  # the same command
         log = (finished / "results/logs" / f"{log_name}.log").read_text()
         assert message in log
-        _same_output(target, uninterrupted)
+        _same_output(target, uninterrupted, ML_ATOL if "symplectic" in output or "direct" in output else 0.0)
         assert not (finished / checkpoint).exists()  # removed with the finished output
     finally:
         for leftover in finished.glob(checkpoint + ".paused"):
@@ -329,7 +334,7 @@ def test_interrupted_stage_resumes_to_the_same_output(finished, stage, how):
             uninterrupted.unlink()
 
 
-TRAINING_OVERRIDE = "presets:\n  test:\n    argon:\n      training: {epochs: 30, checkpoint_interval: 10}\n"
+TRAINING_OVERRIDE = "presets:\n  test:\n    argon:\n      training: {epochs: 12, checkpoint_interval: 5}\n"
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
@@ -353,7 +358,7 @@ def test_training_interrupted_before_or_after_its_first_checkpoint_resumes(finis
     if when == "before":  # metatrain has started this run (its log exists) but written no model checkpoint
         _wait_for([run + "train.log"], proc, "metatrain's start", since=started)
     else:
-        _wait_for([run + "model_10.ckpt"], proc, "the first checkpoint", since=started)
+        _wait_for([run + "model_5.ckpt"], proc, "the first checkpoint", since=started)
         time.sleep(0.5)  # let the checkpoint be written whole
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=120)

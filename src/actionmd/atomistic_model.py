@@ -105,6 +105,11 @@ class ExportedModel:
 
         self._neighbor_lists = neighbor_lists_for_model("A", self.model)
         self.calls = 0
+        # TorchScript's profiling executor re-optimises a model after its first calls (fused kernels
+        # round differently), so the n-th evaluation in a process depended on n: a rollout resumed
+        # from a checkpoint left the uninterrupted one at the 1e-9 level at its first step. One
+        # graph for every call makes an evaluation depend on its inputs only.
+        torch._C._set_graph_executor_optimize(False)
 
     def set_cell(self, cell) -> None:
         """The (3, 3) orthorhombic cell (A) of the next evaluations (NPT rollouts change it every step)."""
