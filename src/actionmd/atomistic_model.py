@@ -52,6 +52,20 @@ def _per_atom(values: torch.Tensor, name: str):
     return TensorMap(Labels.single().to(device), [block])
 
 
+def one_graph_per_model() -> None:
+    """TorchScript models run the same graph at every call, in this process.
+
+    TorchScript's profiling executor re-optimises a model after its first calls, and the fused
+    kernels round differently, so the n-th evaluation in a process depended on n: a rollout
+    resumed from a checkpoint left the uninterrupted one by 2e-9 A at its first step (water, test
+    preset), and an MD run with a metatomic reference potential by its last digits. With one graph
+    an evaluation depends on its inputs only. On the CPU it is not slower once warm (water test
+    model, one thread: 14.5 vs 16.0 ms per symmetrised call) and skips the 0.6-1.2 s the
+    re-optimisation costs in the first calls.
+    """
+    torch._C._set_graph_executor_optimize(False)
+
+
 class ExportedModel:
     """An exported FlashMD-type model evaluated on one periodic system.
 
@@ -105,11 +119,7 @@ class ExportedModel:
 
         self._neighbor_lists = neighbor_lists_for_model("A", self.model)
         self.calls = 0
-        # TorchScript's profiling executor re-optimises a model after its first calls (fused kernels
-        # round differently), so the n-th evaluation in a process depended on n: a rollout resumed
-        # from a checkpoint left the uninterrupted one at the 1e-9 level at its first step. One
-        # graph for every call makes an evaluation depend on its inputs only.
-        torch._C._set_graph_executor_optimize(False)
+        one_graph_per_model()
 
     def set_cell(self, cell) -> None:
         """The (3, 3) orthorhombic cell (A) of the next evaluations (NPT rollouts change it every step)."""

@@ -73,15 +73,28 @@ def fingerprint(settings: Any, inputs: Sequence[str | os.PathLike | None] = ()) 
     return h.hexdigest()[:20]
 
 
+def _pause_count(path: Path) -> int:
+    """N of ``$ACTIONMD_PAUSE_AFTER_SAVES`` for the job whose checkpoint is ``path``: "N" for every job,
+    or "out1.npz=N1,out2.extxyz=N2" per output file name."""
+    value = os.environ.get(ENV_PAUSE, "").strip()
+    if not value:
+        return 0
+    if "=" not in value:
+        return int(value)
+    name = path.name.removeprefix(".").removesuffix(".ckpt").removesuffix(".checkpoint.json")
+    counts = dict(item.split("=") for item in value.split(","))
+    return int(counts.get(name, 0))
+
+
 def pause_after_save(path: Path, stopped=lambda: False) -> None:
-    """Test hook (``$ACTIONMD_PAUSE_AFTER_SAVES=N``): after the N-th checkpoint of this process, wait for a signal.
+    """Test hook (``$ACTIONMD_PAUSE_AFTER_SAVES``): after the N-th checkpoint of this job, wait for a signal.
 
     Writes ``<path>.paused`` so a test knows the job is mid-way with a checkpoint on disk, then
     sleeps until ``stopped()`` (a handled signal) or a signal's exception ends the wait. Unset, it
     does nothing.
     """
     global _saves
-    wanted = int(os.environ.get(ENV_PAUSE, "0") or 0)
+    wanted = _pause_count(path)
     if wanted <= 0:
         return
     _saves += 1

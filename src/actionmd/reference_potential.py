@@ -187,7 +187,10 @@ def calculator(spec: Mapping[str, Any], model_path: str | os.PathLike | None = N
     if kind in ("metatomic", "toy"):
         import torch
 
+        from .atomistic_model import one_graph_per_model
+
         torch.set_num_threads(max(1, int(threads)))
+        one_graph_per_model()
     if kind == "metatomic":
         path = model_path if model_path is not None else spec.get("path")
         if path is None:
