@@ -139,6 +139,7 @@ def run_rollout(
         }
         potential = res["potential_energy"]
     elif model in ("direct", "symplectic"):
+        checkpoint = LoopCheckpoint.for_job(out, [cfg, method], [initial, direct, symplectic])
         direct_map, increment, settings = load_ml_maps(
             method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg.get("solver")
         )
@@ -154,7 +155,7 @@ def run_rollout(
             roll["max_temperature"],
             method,
             progress_every=max(steps // 20, 1),
-            checkpoint=(checkpoint := LoopCheckpoint.for_job(out, [cfg, method], [initial, direct, symplectic])),
+            checkpoint=checkpoint,
         )
         arrays["meta"]["dt"] = big_dt
         valid = np.isfinite(arrays["positions"]).all(axis=(1, 2))

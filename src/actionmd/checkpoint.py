@@ -55,22 +55,25 @@ class Interrupted(KeyboardInterrupt):
     """The job was asked to stop (SIGTERM or SIGINT) and saved its checkpoint first."""
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (hex), read in blocks."""
+def file_digest(path: str | os.PathLike) -> bytes:
+    """sha256 of a file's bytes, read in blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    return h.digest()
 
 
-def fingerprint(settings: Any, inputs: Sequence[str | os.PathLike | None] = ()) -> str:
-    """Hash of the settings (JSON-able) and of the contents of the input files that exist."""
+def fingerprint(settings: Any, inputs: Sequence[str | os.PathLike | None] = (), length: int = 20) -> str:
+    """Hash (hex, ``length`` digits) of the settings (JSON-able) and of the contents of the input files given.
+
+    Also the key of metatrain work folders (:mod:`actionmd.metatrain_training`, 16 digits).
+    """
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in inputs:
         if path is not None:
-            h.update(file_digest(path).encode())
-    return h.hexdigest()[:20]
+            h.update(file_digest(path))
+    return h.hexdigest()[:length]
 
 
 def _pause_count(path: Path) -> int:

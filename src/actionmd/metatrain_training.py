@@ -25,8 +25,6 @@ metatrain's (warm-up then cosine decay over ``epochs``), not the SI's
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -38,6 +36,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .checkpoint import fingerprint
 from .io import InputError, atomic_path
 
 ARCHITECTURES = {"direct": "experimental.flashmd", "symplectic": "experimental.flashmd_symplectic"}
@@ -135,13 +134,6 @@ def make_options(
     }
 
 
-def _fingerprint(options: dict[str, Any], datasets: list[Path]) -> str:
-    h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
-    for path in datasets:
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()[:16]
-
-
 def _epoch(path: Path) -> int:
     """The epoch in a metatrain checkpoint name ``model_<epoch>.ckpt`` (-1 if none)."""
     suffix = path.stem.removeprefix("model_")
@@ -221,7 +213,7 @@ def train(
     for path in datasets:
         if not path.is_file():
             raise InputError(f"{path}: dataset not found; run the workflow's dataset rule")
-    resume = _prepare_workdir(workdir, _fingerprint(options, datasets), log)
+    resume = _prepare_workdir(workdir, fingerprint(options, datasets, 16), log)
     options_file = workdir / "options.yaml"
     with atomic_path(options_file) as tmp:
         tmp.write_text(

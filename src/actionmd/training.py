@@ -17,8 +17,6 @@ atomically and a rerun with the same settings continues from it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,6 +28,7 @@ import torch
 from torch import nn
 
 from .augmentation import random_rotations, rotate
+from .checkpoint import fingerprint
 from .io import InputError, atomic_path
 from .mlp import DirectMLP, GeneratingFunctionMLP
 
@@ -71,7 +70,7 @@ class TrainingSettings:
         d.pop("device")
         d.pop("threads")
         d.update(extra)
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return fingerprint(d, length=16)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
