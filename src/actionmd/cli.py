@@ -161,6 +161,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("md-model-errors", help="validation errors of the exported models per species and target (CSV)")
+    p.add_argument("--direct", required=True, help="exported direct model")
+    p.add_argument("--direct-val", required=True, help="its validation set (direct_val.extxyz)")
+    p.add_argument("--symplectic", required=True, help="exported generating-function model")
+    p.add_argument("--symplectic-val", required=True, help="its validation set (symplectic_val.extxyz)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser(
         "md-rollout", help="one rollout (argon NVE, water NVT): reference, direct, symplectic_kK, symplectic_converged"
     )
@@ -277,6 +285,13 @@ def _run(args: argparse.Namespace) -> None:
         from .toy_potential import export_toy_potential
 
         export_toy_potential(args.out)
+    elif args.command == "md-model-errors":
+        from . import model_errors
+
+        rows = model_errors.summary(
+            [("direct", args.direct, args.direct_val), ("symplectic", args.symplectic, args.symplectic_val)]
+        )
+        model_errors.write_summary(rows, args.out)
     elif args.command.startswith(("mlip-", "gete-", "aluminium-")) or getattr(args, "system", None) in MLIP:
         _run_mlip(args)
     elif args.command == "md-dataset":

@@ -116,18 +116,61 @@ def _anderson_update(
     history: list[tuple[torch.Tensor, torch.Tensor]],
     settings: SolverSettings,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Anderson (type II) mixing over the last ``settings.anderson`` iterates."""
+    """Anderson (type II) mixing over the last ``settings.anderson`` iterates.
+
+    gamma minimises |r - dR gamma| over the differences dR of the last residuals; the
+    new iterate is z + beta r - (dZ + beta dR) gamma.
+    """
     z = torch.cat([qbar.reshape(-1), pbar.reshape(-1)])
     r = torch.cat([rq.reshape(-1), rp.reshape(-1)])
     history.append((z, r))
     del history[: -(settings.anderson + 1)]
     beta = settings.mixing
+    z_new = z + beta * r
     if len(history) > 1:
-        dz = torch.stack([b[0] - a[0] for a, b in zip(history[:-1], history[1:], strict=False)], dim=1)
-        dr = torch.stack([b[1] - a[1] for a, b in zip(history[:-1], history[1:], strict=False)], dim=1)
-        gamma = torch.linalg.lstsq(dr, r.unsqueeze(1)).solution[:, 0]
-        z_new = z + beta * r - (dz + beta * dr) @ gamma
-    else:
-        z_new = z + beta * r
+        pairs = list(zip(history[:-1], history[1:], strict=False))
+        dr = [b[1] - a[1] for a, b in pairs]
+        gamma = _least_squares(dr, r)
+        for (a, b), d_r, g in zip(pairs, dr, gamma, strict=True):
+            if g != 0.0:
+                z_new = z_new - g * ((b[0] - a[0]) + beta * d_r)
     n = qbar.numel()
     return z_new[:n].reshape(qbar.shape), z_new[n:].reshape(pbar.shape)
+
+
+def _least_squares(columns: list[torch.Tensor], r: torch.Tensor, rcond: float = 1e-12) -> list[float]:
+    """Coefficients gamma minimising |r - sum_j gamma_j columns_j| (a handful of long columns).
+
+    Modified Gram-Schmidt QR in float64 with elementwise products and sums only, so that
+    the result depends on the numbers and the thread count, never on the memory layout
+    or the BLAS/LAPACK code path a process happens to take (LAPACK's least squares made
+    two runs of one rollout differ in the last digits). Columns whose remaining norm is
+    below ``rcond`` times their own are dropped (gamma_j = 0): a rank-deficient history
+    gives a minimum-norm-like, finite answer.
+    """
+    m = len(columns)
+    q_cols: list[torch.Tensor | None] = []
+    rr = [[0.0] * m for _ in range(m)]
+    for j, col in enumerate(columns):
+        v = col.to(torch.float64)
+        scale = float(torch.sqrt(torch.sum(v * v)))
+        for i, qi in enumerate(q_cols):
+            if qi is None:
+                continue
+            rr[i][j] = float(torch.sum(qi * v))
+            v = v - rr[i][j] * qi
+        norm = float(torch.sqrt(torch.sum(v * v)))
+        if scale == 0.0 or not norm > rcond * scale:
+            q_cols.append(None)
+            continue
+        rr[j][j] = norm
+        q_cols.append(v / norm)
+    r64 = r.to(torch.float64)
+    rhs = [0.0 if qi is None else float(torch.sum(qi * r64)) for qi in q_cols]
+    gamma = [0.0] * m
+    for j in reversed(range(m)):
+        if q_cols[j] is None:
+            continue
+        acc = rhs[j] - sum(rr[j][k] * gamma[k] for k in range(j + 1, m))
+        gamma[j] = acc / rr[j][j]
+    return gamma

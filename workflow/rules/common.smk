@@ -138,6 +138,7 @@ def all_targets():
         f"results/{s}/table1.csv" if s == "aluminium" else f"results/{s}/metrics.csv"
         for s in systems
     ]
+    targets += [f"results/{s}/training/summary.csv" for s in systems if s in ATOMISTIC]
     return targets + [f"results/{s}/qtip4pf.pt" for s in SYSTEMS if s in WATER]
 
 

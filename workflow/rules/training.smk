@@ -57,3 +57,36 @@ rule md_train:
         "actionmd md-train --kind {wildcards.kind} --config {params.config:q} "
         "--datasets {params.datasets} --workdir {params.workdir} --threads {threads} "
         "--out {output} > {log} 2>&1"
+
+
+rule md_model_errors:
+    """Validation RMSE of both exported models per species and target, and how odd in p S is."""
+    input:
+        direct="results/{system}/models/direct.pt",
+        symplectic="results/{system}/models/symplectic.pt",
+        direct_val="results/{system}/datasets/direct_val.extxyz",
+        symplectic_val="results/{system}/datasets/symplectic_val.extxyz",
+    output:
+        report(
+            "results/{system}/training/summary.csv",
+            caption="../report/model_errors.rst",
+            category="{system}",
+            labels={"system": "{system}", "type": "validation errors"},
+        ),
+    log:
+        "results/logs/md_model_errors/{system}.log",
+    benchmark:
+        "results/benchmarks/md_model_errors/{system}.tsv"
+    wildcard_constraints:
+        system=ATOMISTIC_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        gpu=0,
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "actionmd md-model-errors --direct {input.direct} --direct-val {input.direct_val} "
+        "--symplectic {input.symplectic} --symplectic-val {input.symplectic_val} "
+        "--threads {threads} --out {output} > {log} 2>&1"

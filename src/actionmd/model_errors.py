@@ -1,0 +1,173 @@
+"""Validation errors of the trained long-step models, per species and target.
+
+For each exported model and its validation set (``md_dataset``'s
+``{kind}_val.extxyz``):
+
+* direct: the predicted step (q' - q, p' - p) against the reference's, as the
+  rollout uses it (positions as displacements, minimum image); its size is
+  what a model that predicts "nothing moves" gets wrong;
+* symplectic: the increments (dq, dp) of the generating function at the
+  reference midpoints against the reference's, for the raw model and for the
+  model made even in p as the integrator uses it (``SymmetrisedIncrement``),
+  and how odd the learned S is: the RMS of the odd-in-p part of the
+  increments over the RMS of their even part.
+
+Each row also gives the RMS of the target itself, so an error reads against
+the size of what is learned (an RMSE near the target's RMS means nothing
+learned). Units: A for positions, (eV*u)^(1/2) for momenta.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .io import InputError
+
+COLUMNS = ("model", "evaluation", "target", "species", "rmse", "target_rms", "relative", "odd_fraction")
+UNITS = {"position": "A", "momentum": "(eV*u)^(1/2)"}
+
+
+def _read(path: Path):
+    import ase.io
+
+    if not Path(path).is_file():
+        raise InputError(f"{path}: validation set not found; run the workflow's md_dataset rule")
+    frames = ase.io.read(path, ":", format="extxyz")
+    if not frames:
+        raise InputError(f"{path}: empty validation set")
+    return frames
+
+
+def _chunks(frames, batch: int):
+    """Consecutive frames in batches of at most ``batch`` sharing one cell (NPT sets change it)."""
+    chunk = []
+    for atoms in frames:
+        if chunk and (len(chunk) == batch or not np.array_equal(atoms.cell.array, chunk[0].cell.array)):
+            yield chunk
+            chunk = []
+        chunk.append(atoms)
+    if chunk:
+        yield chunk
+
+
+def _rows(model: str, evaluation: str, symbols: np.ndarray, errors, targets, odd=None) -> list[dict]:
+    rows = []
+    for t, name in enumerate(("position", "momentum")):
+        for species in sorted(set(symbols)):
+            mask = symbols == species
+            rmse = float(np.sqrt(np.mean(errors[t][:, mask] ** 2)))
+            scale = float(np.sqrt(np.mean(targets[t][:, mask] ** 2)))
+            odd_fraction = float("nan")
+            if odd is not None:
+                even_rms = np.sqrt(np.mean(odd[t][1][:, mask] ** 2))
+                odd_fraction = float(np.sqrt(np.mean(odd[t][0][:, mask] ** 2)) / even_rms) if even_rms > 0 else 0.0
+            rows.append(
+                {
+                    "model": model,
+                    "evaluation": evaluation,
+                    "target": name,
+                    "species": species,
+                    "rmse": rmse,
+                    "target_rms": scale,
+                    "relative": rmse / scale if scale > 0 else float("nan"),
+                    "odd_fraction": odd_fraction,
+                }
+            )
+    return rows
+
+
+def direct_errors(model_path: str | Path, val_set: str | Path, batch: int = 8) -> list[dict]:
+    """Errors of a direct model's step (q' - q, p' - p) on its validation pairs."""
+    import torch
+
+    from .atomistic_model import ExportedModel
+
+    frames = _read(Path(val_set))
+    first = frames[0]
+    model = ExportedModel(model_path, first.numbers, first.cell.array, first.get_masses())
+    errors: list[list[np.ndarray]] = [[], []]
+    targets: list[list[np.ndarray]] = [[], []]
+    for chunk in _chunks(frames, batch):
+        q = torch.tensor(np.stack([a.positions for a in chunk]))
+        p = torch.tensor(np.stack([a.get_momenta() for a in chunk]))
+        lengths = np.diag(chunk[0].cell.array)
+        model.set_cell(chunk[0].cell.array)
+        q_out, p_out, wrapped = model(q, p)
+        dq_true = np.stack([a.arrays["future_positions"] for a in chunk]) - q.numpy()
+        p_true = np.stack([a.arrays["future_momenta"] for a in chunk])
+        dq_err = (q_out - wrapped).numpy() - dq_true
+        dq_err -= np.round(dq_err / lengths) * lengths
+        errors[0].append(dq_err)
+        errors[1].append(p_out.numpy() - p_true)
+        targets[0].append(dq_true)
+        targets[1].append(p_true - p.numpy())
+    symbols = np.array(first.get_chemical_symbols())
+    return _rows("direct", "model", symbols, [np.concatenate(e) for e in errors], [np.concatenate(t) for t in targets])
+
+
+def symplectic_errors(model_path: str | Path, val_set: str | Path, batch: int = 8) -> list[dict]:
+    """Errors of the generating function's increments at the validation midpoints, raw and made even in p."""
+    import torch
+
+    from .atomistic_model import ExportedModel
+
+    frames = _read(Path(val_set))
+    first = frames[0]
+    model = ExportedModel(model_path, first.numbers, first.cell.array, first.get_masses())
+    raw: list[list[np.ndarray]] = [[], []]
+    even: list[list[np.ndarray]] = [[], []]
+    odd: list[list[np.ndarray]] = [[], []]
+    targets: list[list[np.ndarray]] = [[], []]
+    for chunk in _chunks(frames, batch):
+        n = len(chunk)
+        model.set_cell(chunk[0].cell.array)
+        q = torch.tensor(np.stack([a.positions for a in chunk]))
+        p = torch.tensor(np.stack([a.get_momenta() for a in chunk]))
+        dq, dp, _ = model(torch.cat([q, q]), torch.cat([p, -p]))
+        dq, dp = dq.numpy(), dp.numpy()
+        # dq = dS/dp is even in p for an S even in p, dp = -dS/dq is even too
+        parts = (
+            (0.5 * (dq[:n] - dq[n:]), 0.5 * (dq[:n] + dq[n:])),
+            (0.5 * (dp[:n] + dp[n:]), 0.5 * (dp[:n] - dp[n:])),
+        )
+        truth = (np.stack([a.arrays["delta_q"] for a in chunk]), np.stack([a.arrays["delta_p"] for a in chunk]))
+        for t in range(2):
+            raw[t].append((dq, dp)[t][:n] - truth[t])
+            even[t].append(parts[t][0] - truth[t])
+            odd[t].append(parts[t][1])
+            targets[t].append(truth[t])
+    symbols = np.array(first.get_chemical_symbols())
+    cat = [np.concatenate(t) for t in targets]
+    even_parts = [np.concatenate(e) + c for e, c in zip(even, cat, strict=True)]
+    odd_pairs = [(np.concatenate(o), e) for o, e in zip(odd, even_parts, strict=True)]
+    return _rows("symplectic", "raw", symbols, [np.concatenate(e) for e in raw], cat, odd_pairs) + _rows(
+        "symplectic", "even in p", symbols, [np.concatenate(e) for e in even], cat, odd_pairs
+    )
+
+
+def summary(models: Iterable[tuple[str, str | Path, str | Path]]) -> list[dict]:
+    """Rows for each (kind, exported model, validation set)."""
+    rows: list[dict] = []
+    for kind, model_path, val_set in models:
+        if kind == "direct":
+            rows += direct_errors(model_path, val_set)
+        elif kind == "symplectic":
+            rows += symplectic_errors(model_path, val_set)
+        else:
+            raise ValueError(f"unknown model kind {kind!r}")
+    return rows
+
+
+def write_summary(rows: list[dict], out: str | Path) -> None:
+    """The rows as CSV (atomically), units in the header of the error columns."""
+    import pandas as pd
+
+    from .io import atomic_path
+
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame["unit"] = frame["target"].map(UNITS)
+    with atomic_path(Path(out)) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")

@@ -1,0 +1,117 @@
+"""The validation-error table: an oracle scores zero, a model that predicts nothing scores the target's own size,
+and a known odd-in-p part of the increments is reported as such."""
+
+import ase
+import ase.io
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from actionmd import model_errors
+
+L = 6.0
+
+
+def _frames(kind: str, n: int = 5, seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        atoms = ase.Atoms("OH2OH2", positions=rng.uniform(0, L, (6, 3)), cell=[L, L, L], pbc=True)
+        atoms.set_momenta(rng.normal(size=(6, 3)) * np.sqrt(atoms.get_masses())[:, None] * 0.05)
+        if kind == "direct":
+            # a step that crosses the cell face: the error must use the minimum image
+            atoms.arrays["future_positions"] = atoms.positions + rng.normal(scale=0.05, size=(6, 3))
+            atoms.arrays["future_momenta"] = atoms.get_momenta() + rng.normal(scale=0.1, size=(6, 3))
+        else:
+            atoms.arrays["delta_q"] = rng.normal(scale=0.05, size=(6, 3))
+            atoms.arrays["delta_p"] = rng.normal(scale=0.1, size=(6, 3))
+        frames.append(atoms)
+    return frames
+
+
+class FakeModel:
+    """Stands in for ExportedModel: answers from a lookup of the validation set, plus a chosen error."""
+
+    symplectic = False
+
+    def __init__(self, frames, kind, error=None, odd=0.0):
+        self.frames, self.kind, self.error, self.odd = frames, kind, error, odd
+
+    def set_cell(self, cell):
+        pass
+
+    def _lookup(self, q):
+        for atoms in self.frames:
+            if np.allclose(atoms.positions, q.numpy()):
+                return atoms
+        raise AssertionError("unknown input")
+
+    def __call__(self, q, p):
+        outs_q, outs_p = [], []
+        wrapped = q - torch.floor(q / L) * L
+        for qi, pi, wi in zip(q, p, wrapped, strict=True):
+            atoms = self._lookup(qi)
+            if self.kind == "direct":
+                step = torch.tensor(atoms.arrays["future_positions"] - atoms.positions)
+                outs_q.append(wi + step + L)  # one cell away: the same prediction
+                outs_p.append(torch.tensor(atoms.arrays["future_momenta"]))
+            else:
+                sign = 1.0 if torch.allclose(pi, torch.tensor(atoms.get_momenta())) else -1.0
+                dq = torch.tensor(atoms.arrays["delta_q"]) * sign + self.odd * torch.tensor(atoms.arrays["delta_q"])
+                outs_q.append(dq)
+                outs_p.append(torch.tensor(atoms.arrays["delta_p"]))
+        q_out, p_out = torch.stack(outs_q), torch.stack(outs_p)
+        if self.error == "nothing":
+            q_out = wrapped.clone() if self.kind == "direct" else torch.zeros_like(q_out)
+            p_out = torch.zeros_like(p_out)
+        return q_out, p_out, wrapped
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    made = {}
+
+    def use(frames, kind, **kw):
+        def factory(path, *args, **kwargs):
+            made["model"] = FakeModel(frames, kind, **kw)
+            return made["model"]
+
+        monkeypatch.setattr("actionmd.atomistic_model.ExportedModel", factory)
+
+    return use
+
+
+def test_an_oracle_has_no_error_and_relative_size_reads_against_the_target(tmp_path, fake):
+    frames = _frames("direct")
+    ase.io.write(tmp_path / "val.extxyz", frames)
+    fake(frames, "direct")
+    rows = pd.DataFrame(model_errors.direct_errors("m.pt", tmp_path / "val.extxyz", batch=2))
+    assert set(rows.species) == {"O", "H"}
+    assert rows.rmse.max() < 1e-6  # also for the atoms whose step crossed a cell face
+    p_h = np.concatenate([(a.arrays["future_momenta"] - a.get_momenta())[a.numbers == 1] for a in frames])
+    expected = np.sqrt(np.mean(p_h**2))
+    row = rows[(rows.target == "momentum") & (rows.species == "H")].iloc[0]
+    assert row.target_rms == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_model_that_predicts_nothing_scores_the_size_of_the_target(tmp_path, fake):
+    frames = _frames("symplectic")
+    ase.io.write(tmp_path / "val.extxyz", frames)
+    fake(frames, "symplectic", error="nothing")
+    rows = pd.DataFrame(model_errors.symplectic_errors("m.pt", tmp_path / "val.extxyz"))
+    assert np.allclose(rows.relative, 1.0)
+
+
+def test_the_odd_part_of_the_increments_is_measured(tmp_path, fake):
+    frames = _frames("symplectic")
+    ase.io.write(tmp_path / "val.extxyz", frames)
+    fake(frames, "symplectic", odd=0.25)  # dq(q, p) = delta_q (even part) + 0.25 delta_q (odd part)
+    rows = pd.DataFrame(model_errors.symplectic_errors("m.pt", tmp_path / "val.extxyz"))
+    position = rows[rows.target == "position"]
+    assert np.allclose(position.odd_fraction, 0.25)
+    even = position[position.evaluation == "even in p"]
+    raw = position[position.evaluation == "raw"]
+    assert even.rmse.max() < 1e-6  # the integrator's S_sym removes the odd part exactly
+    assert np.allclose(raw.relative, 0.25)
+    assert np.allclose(rows[rows.target == "momentum"].odd_fraction, 0.0)
