@@ -77,6 +77,18 @@ def settings(system, *sections):
     return json.dumps({s: resolved[s] for s in sections}, sort_keys=True)
 
 
+def water_run_settings(system, *sections):
+    """settings() of one water MD job: the reference protocol without the state-point grid.
+
+    A state point's run does not depend on which other state points exist, so adding or
+    removing temperatures or volumes does not rerun the finished ones (nor the equilibration).
+    """
+    cfg = json.loads(settings(system, *sections))
+    grid = ("temperatures", "volume_scales")
+    cfg["reference"] = {k: v for k, v in cfg["reference"].items() if k not in grid}
+    return json.dumps(cfg, sort_keys=True)
+
+
 def rollout_settings(wildcards):
     model, _ = parse_method(wildcards.method)
     resolved = resolve(config, wildcards.system)

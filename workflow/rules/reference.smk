@@ -66,7 +66,7 @@ rule water_equilibrate:
         mem_mb=2000,
         runtime=600,
     params:
-        config=lambda w: settings(
+        config=lambda w: water_run_settings(
             w.system, "physics", "box", "equilibration", "reference"
         ),
     shell:
@@ -95,7 +95,7 @@ rule water_state_point:
         mem_mb=2000,
         runtime=1440,
     params:
-        config=lambda w: settings(w.system, "physics", "reference"),
+        config=lambda w: water_run_settings(w.system, "physics", "reference"),
     shell:
         "actionmd water-state-point --config {params.config:q} --volume {wildcards.volume} "
         "--temperature {wildcards.temperature} --initial {input} --threads {threads} "
