@@ -140,10 +140,7 @@ def simulate_state_point(
 
     torch.set_num_threads(threads)
     physics, ref = cfg["physics"], cfg["reference"]
-    points = state_points(ref)
-    if (volume, temperature) not in points:
-        raise InputError(f"state point V={volume}, T={temperature} K is not in the configured grid {points}")
-    seed = ref["seed"] + points.index((volume, temperature))
+    seed = state_point_seed(ref["seed"], volume, temperature)
     atoms = scaled(last_frame(initial), float(volume))
     protocol = StatePointProtocol.from_reference(ref, temperature, physics["langevin_tau"])
     log.info("state point V x %s, T = %d K, seed %d: %d molecules", volume, temperature, seed, len(atoms) // 3)
@@ -155,6 +152,18 @@ def simulate_state_point(
 
     write_frames(out, frames)
     checkpoint.remove()
+
+
+def state_point_seed(seed: int, volume: str, temperature: int) -> int:
+    """The Langevin seed of one state point, from ``reference.seed`` and the point alone.
+
+    Not from its place in the grid: adding or removing state points leaves the others' runs
+    (and Snakemake's record of their parameters) as they were.
+    """
+    import numpy as np
+
+    key = [int(seed), round(float(volume) * 1000), int(temperature)]
+    return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
 def split_state_points(n: int, validation_every: int) -> dict[str, list[int]]:

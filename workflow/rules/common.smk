@@ -71,6 +71,16 @@ def training_settings(wildcards):
     return json.dumps(cfg, sort_keys=True)
 
 
+def training_threads(wildcards):
+    """Threads of one md_train job: half the cores (at most 4), so both models train side by side.
+
+    On 2 cores two 1-thread trainings at once finish sooner than two 2-thread ones in turn
+    (small batches keep a second thread half idle).
+    """
+    cores = workflow.cores if isinstance(workflow.cores, int) else 8
+    return max(1, min(4, cores // 2))
+
+
 def settings(system, *sections):
     """JSON of the resolved config sections a rule depends on (its params, so edits rerun it)."""
     resolved = resolve(config, system)

@@ -44,7 +44,7 @@ rule md_train:
         system=ATOMISTIC_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
-    threads: 4
+    threads: training_threads
     resources:
         gpu=1,
         mem_mb=8000,
