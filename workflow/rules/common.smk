@@ -74,8 +74,8 @@ def training_settings(wildcards):
 def training_threads(wildcards):
     """Threads of one md_train job: half the cores (at most 4), so both models train side by side.
 
-    On 2 cores two 1-thread trainings at once finish sooner than two 2-thread ones in turn
-    (small batches keep a second thread half idle).
+    The thread count is part of what makes a CPU training repeatable bit for bit: the same
+    command on the same machine gives the same models.
     """
     cores = workflow.cores if isinstance(workflow.cores, int) else 8
     return max(1, min(4, cores // 2))
