@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
@@ -77,8 +78,11 @@ def training_threads(wildcards):
     The thread count is part of what makes a CPU training repeatable bit for bit: the same
     command on the same machine gives the same models.
     """
-    cores = workflow.cores if isinstance(workflow.cores, int) else 8
-    return max(1, min(4, cores // 2))
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # a cluster executor (SLURM) has no total number of cores: 4 threads
+        cores = 8
+    return max(1, min(4, int(cores) // 2))
 
 
 def settings(system, *sections):
