@@ -41,6 +41,15 @@ def _read(path: Path):
     return frames
 
 
+def _frames_and_model(model_path: str | Path, val_set: str | Path):
+    """The validation frames and the exported model set up for their atoms (types, masses, first cell)."""
+    from .atomistic_model import ExportedModel
+
+    frames = _read(Path(val_set))
+    first = frames[0]
+    return frames, ExportedModel(model_path, first.numbers, first.cell.array, first.get_masses())
+
+
 def _chunks(frames, batch: int):
     """Consecutive frames in batches of at most ``batch`` sharing one cell (NPT sets change it)."""
     chunk = []
@@ -83,11 +92,8 @@ def direct_errors(model_path: str | Path, val_set: str | Path, batch: int = 8) -
     """Errors of a direct model's step (q' - q, p' - p) on its validation pairs."""
     import torch
 
-    from .atomistic_model import ExportedModel
-
-    frames = _read(Path(val_set))
+    frames, model = _frames_and_model(model_path, val_set)
     first = frames[0]
-    model = ExportedModel(model_path, first.numbers, first.cell.array, first.get_masses())
     errors: list[list[np.ndarray]] = [[], []]
     targets: list[list[np.ndarray]] = [[], []]
     for chunk in _chunks(frames, batch):
@@ -112,11 +118,8 @@ def symplectic_errors(model_path: str | Path, val_set: str | Path, batch: int = 
     """Errors of the generating function's increments at the validation midpoints, raw and made even in p."""
     import torch
 
-    from .atomistic_model import ExportedModel
-
-    frames = _read(Path(val_set))
+    frames, model = _frames_and_model(model_path, val_set)
     first = frames[0]
-    model = ExportedModel(model_path, first.numbers, first.cell.array, first.get_masses())
     raw: list[list[np.ndarray]] = [[], []]
     even: list[list[np.ndarray]] = [[], []]
     odd: list[list[np.ndarray]] = [[], []]
