@@ -405,7 +405,7 @@ def test_training_from_scratch_is_bitwise_repeatable(finished, tmp_path):
 
     dry = snakemake(finished, "-n", "-p", "--forcerun", "md_train", "results/water/models/symplectic.pt")
     command = next(line for line in dry.stdout.splitlines() if "actionmd md-train" in line)
-    args = shlex.split(command.split(">")[0].strip())
+    args = shlex.split(command[command.index("actionmd md-train") :].split(">")[0].strip())
     assert args[args.index("--threads") + 1] == "1"  # half of --cores 2: both trainings side by side
     models = []
     for run in ("one", "two"):
