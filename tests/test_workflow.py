@@ -406,7 +406,8 @@ def test_training_from_scratch_is_bitwise_repeatable(finished, tmp_path):
     import torch
 
     dry = snakemake(finished, "-n", "-p", "--forcerun", "md_train", "results/water/models/symplectic.pt")
-    command = next(line for line in dry.stdout.splitlines() if "actionmd md-train" in line)
+    lines = dry.stdout.splitlines()
+    command = next(line for line in lines if "md-train" in line and "results/water/training/symplectic" in line)
     args = shlex.split(command[command.index("actionmd md-train") :].split(">")[0].strip())
     assert args[args.index("--threads") + 1] == "1"  # half of --cores 2: both trainings side by side
     models = []
@@ -422,5 +423,8 @@ def test_training_from_scratch_is_bitwise_repeatable(finished, tmp_path):
     for other in models[1:]:
         assert models[0].keys() == other.keys()
         for key, value in models[0].items():
+            theirs = other[key]
+            if key.endswith("type_to_index"):  # metatrain leaves the entries of absent elements uninitialised
+                value, theirs = value[[1, 8]], theirs[[1, 8]]
             # bit for bit (rtol = atol = 0); the model's mass table has NaN for absent elements
-            torch.testing.assert_close(value, other[key], rtol=0, atol=0, equal_nan=True, msg=key)
+            torch.testing.assert_close(value, theirs, rtol=0, atol=0, equal_nan=True, msg=key)
