@@ -14,7 +14,8 @@ import pytest
 from conftest import copy_repo
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = "results/one_body/rollouts/symplectic_k2.npz"
+TARGET = "results/one_body/rollouts/symplectic_converged.npz"
+K_TARGET = "results/one_body/rollouts/symplectic_k2.npz"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,22 @@ def test_config_file_override_is_merged_over_config_yaml(repo, tmp_path):
     assert code == 0, out
     assert '"mixing": 0.5' in out
     assert '"max_iterations":' in out  # the rest of the solver section still comes from config.yaml
+
+
+def _command(out: str) -> str:
+    line = next(line for line in out.splitlines() if "actionmd rollout --method" in line)
+    return line[line.index("actionmd rollout") :]
+
+
+def test_converged_solver_settings_do_not_rerun_the_k_rollouts(repo):
+    """A fixed K depends on the mixing only: its job is the same when the converged solve changes."""
+    change = "solver={tolerance: 1.0e-6, anderson: 3, anderson_mixing: 0.5, preconditioner: free_flight}"
+    k2 = [_command(dry_run(repo, K_TARGET, config=("preset=test", *extra))[1]) for extra in ((), (change,))]
+    assert k2[0] == k2[1] and '"mixing": 0.3' in k2[0]
+    conv = [_command(dry_run(repo, TARGET, config=("preset=test", *extra))[1]) for extra in ((), (change,))]
+    assert conv[0] != conv[1] and '"anderson_mixing": 0.5' in conv[1]
+    code, out = dry_run(repo, K_TARGET, config=("preset=test", "solver={mixing: 0.5}"))
+    assert code == 0 and '"mixing": 0.5' in _command(out)
 
 
 def test_a_wrong_override_still_names_the_key(repo):

@@ -20,6 +20,7 @@ import numpy as np
 
 from .checkpoint import LoopCheckpoint
 from .io import atomic_path, save_npz
+from .observables import drift
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ def run_rollout(
             method,
             progress_every=max(steps // 20, 1),
             checkpoint=checkpoint,
+            map_step=big_dt,
         )
         arrays["meta"]["dt"] = big_dt
         valid = np.isfinite(arrays["positions"]).all(axis=(1, 2))
@@ -195,13 +197,6 @@ def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
     return load_rollouts(paths, REQUIRED)
 
 
-def _slope(t: np.ndarray, y: np.ndarray) -> float:
-    ok = np.isfinite(y)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(t[ok], y[ok], 1)[0])
-
-
 def rollout_metrics(roll: dict[str, Any]) -> dict[str, Any]:
     """Energy and temperature drift (linear fits over the run), extremes and cost of one rollout."""
     n = roll["meta"]["n_atoms"]
@@ -214,9 +209,9 @@ def rollout_metrics(roll: dict[str, Any]) -> dict[str, Any]:
     diverged = roll["meta"].get("diverged_at")
     return {
         "method": roll["meta"]["method"],
-        "energy_drift_meV_per_atom_ps": 1e3 * _slope(t_ps, e),
+        "energy_drift_meV_per_atom_ps": 1e3 * drift(t_ps, e),
         "max_abs_energy_error_meV_per_atom": 1e3 * float(np.nanmax(np.abs(de))),
-        "temperature_drift_K_per_ps": _slope(t_ps, roll["temperature"]),
+        "temperature_drift_K_per_ps": drift(t_ps, roll["temperature"]),
         "mean_temperature_K": float(np.nanmean(roll["temperature"])),
         "final_temperature_K": float(roll["temperature"][np.isfinite(roll["temperature"])][-1]),
         "mean_iterations": float(np.mean(iterations[:done])) if iterations is not None and done else 0.0,

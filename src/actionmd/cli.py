@@ -169,6 +169,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("frontier", help="cost-accuracy frontier of an atomistic system from its metrics table")
+    p.add_argument("--system", required=True)
+    p.add_argument("--metrics", required=True, help="results/<system>/metrics.csv (aluminium: table1.csv)")
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--png", default=None)
+
     p = sub.add_parser(
         "md-rollout", help="one rollout (argon NVE, water NVT): reference, direct, symplectic_kK, symplectic_converged"
     )
@@ -285,6 +291,10 @@ def _run(args: argparse.Namespace) -> None:
         from .toy_potential import export_toy_potential
 
         export_toy_potential(args.out)
+    elif args.command == "frontier":
+        from . import frontier
+
+        frontier.make(args.system, args.metrics, args.pdf, args.png)
     elif args.command == "md-model-errors":
         from . import model_errors
 

@@ -37,20 +37,29 @@ class SymplecticIntegrator:
     """x' from the implicit midpoint equation of S, started from the direct prediction.
 
     ``last`` holds the :class:`MidpointSolution` of the latest step (iteration
-    count and residual history) for monitoring.
+    count and residual history) for monitoring. ``half_step_over_mass`` (Dt / 2m,
+    broadcastable to q) is what the free-flight preconditioner of the converged
+    solve needs (see :mod:`actionmd.fixed_point`).
     """
 
-    def __init__(self, increment: Increment, direct: Map, settings: SolverSettings) -> None:
+    def __init__(
+        self,
+        increment: Increment,
+        direct: Map,
+        settings: SolverSettings,
+        half_step_over_mass: torch.Tensor | float | None = None,
+    ) -> None:
         self.increment = increment
         self.direct = direct
         self.settings = settings
+        self.half_step_over_mass = half_step_over_mass
         self.last: MidpointSolution | None = None
 
     def step(self, q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         differentiable = torch.is_grad_enabled() and (q.requires_grad or p.requires_grad)
         with torch.set_grad_enabled(differentiable):
             q_guess, p_guess = self.direct(q, p)
-            solution = solve_midpoint(q, p, self.increment, q_guess, p_guess, self.settings)
+            solution = solve_midpoint(q, p, self.increment, q_guess, p_guess, self.settings, self.half_step_over_mass)
         self.last = solution
         if differentiable:
             return solution.q, solution.p

@@ -49,6 +49,14 @@ def temperature(momenta: np.ndarray, masses: np.ndarray) -> np.ndarray:
     return 2.0 * kinetic_energy(momenta, masses) / ((3 * n - 3) * KB)
 
 
+def half_step_over_mass(masses: np.ndarray, long_step: float) -> torch.Tensor:
+    """Dt / 2m, (N, 1) in A per (eV*u)^(1/2): the midpoint's free-flight response to its momentum.
+
+    ``masses`` (N,) in u, ``long_step`` Dt in fs (ASE's time unit is A sqrt(u/eV)).
+    """
+    return 0.5 * long_step * units.fs / torch.as_tensor(masses, dtype=torch.float64).reshape(-1, 1)
+
+
 def load_ml_maps(
     method: str,
     direct: str | Path | None,
@@ -97,16 +105,23 @@ def run_ml_rollout(
     thermostat=None,
     long_step: float | None = None,
     checkpoint: LoopCheckpoint | None = None,
+    map_step: float | None = None,
 ) -> dict[str, Any]:
     """Roll out the direct map (``increment`` None) or the symplectic corrector; arrays per saved frame.
 
     ``thermostat``: an :class:`actionmd.thermostat.SVRThermostat` for NVT (None: NVE), applied
-    for ``long_step`` fs around every step.
+    for ``long_step`` fs around every step. ``map_step``: the maps' Dt (fs; default
+    ``long_step``), for the converged solve's free-flight preconditioner.
     """
     if increment is None:
         integrator: DirectIntegrator | SymplecticIntegrator = DirectIntegrator(direct)
     else:
-        integrator = SymplecticIntegrator(increment, direct, settings or SolverSettings())
+        settings = settings or SolverSettings()
+        map_step = long_step if map_step is None else map_step
+        if settings.free_flight and map_step is None:
+            raise ValueError("the free-flight preconditioner needs the maps' long step (map_step, fs)")
+        scale = half_step_over_mass(masses, map_step) if settings.free_flight else None
+        integrator = SymplecticIntegrator(increment, direct, settings, scale)
     stepper = integrator
     if thermostat is not None:
         from .thermostat import OBABOIntegrator

@@ -357,7 +357,7 @@ def run_rollout(
 
     from .barostat import IsotropicBarostat, NPTIntegrator
     from .integrators import DirectIntegrator, SymplecticIntegrator
-    from .md_rollout import kinetic_energy, load_ml_maps, run_steps, temperature
+    from .md_rollout import half_step_over_mass, kinetic_energy, load_ml_maps, run_steps, temperature
     from .rollout import parse_method
     from .thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap, species_temperatures
     from .training import pick_device
@@ -394,7 +394,8 @@ def run_rollout(
         if increment is None:
             integrator = DirectIntegrator(direct_map)
         else:
-            integrator = SymplecticIntegrator(increment, direct_map, settings)
+            scale = half_step_over_mass(masses, big_dt) if settings.free_flight else None
+            integrator = SymplecticIntegrator(increment, direct_map, settings, scale)
         inner = integrator
     else:
         raise ValueError(f"{cfg['name']} has no rollout method {method!r}")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .io import InputError, atomic_path, load_npz
+from .observables import drift
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -237,7 +238,9 @@ def gete_run_values(roll: dict[str, Any]) -> dict[str, float]:
     """
     n_atoms = roll["meta"]["n_atoms"]
     gap = roll["temperature_Ge"] - roll["temperature_Te"]
+    conserved = (roll["potential_energy"] + roll["kinetic_energy"] - roll["thermostat_work"]) / n_atoms
     return {
+        "drift": 1e3 * drift(np.asarray(roll["time"]) / 1e3, conserved),
         "T": _mean(_second_half(roll["temperature"])),
         "gap": _mean(_second_half(gap)),
         "U_final": _mean(_final(1e3 * roll["potential_energy"] / n_atoms)),
@@ -257,8 +260,9 @@ def gete_metrics(rolls: dict[str, list[dict[str, Any]]], out_csv: str | Path | N
     (meV) over the last 10 %. The row holds the mean over runs and the sample standard
     deviation over runs (ddof = 1; NaN for a single run); runs with no finite frame in the
     window do not count (``runs_used_*``). ``frames_finite`` is summed over runs out of
-    ``frames`` = runs x saved frames. Cost: wall-clock seconds per simulated ns (simulated
-    time = steps_done x dt), mean and std over runs. Returns the table; writes it to
+    ``frames`` = runs x saved frames. ``conserved_drift_meV_per_atom_ps``: the slope over the
+    whole run of (U + K - thermostat work) per atom, mean over runs. Cost: wall-clock
+    seconds per simulated ns (simulated time = steps_done x dt), mean and std over runs. Returns the table; writes it to
     ``out_csv`` when given.
     """
     import pandas as pd
@@ -267,7 +271,7 @@ def gete_metrics(rolls: dict[str, list[dict[str, Any]]], out_csv: str | Path | N
     for method in _order(list(rolls)):
         runs = rolls[method]
         per = [gete_run_values(r) for r in runs]
-        col = {k: np.array([p[k] for p in per], dtype=float) for k in ("T", "gap", "U_final", "wall_s_per_ns")}
+        col = {k: np.array([p[k] for p in per], dtype=float) for k in ("T", "gap", "U_final", "wall_s_per_ns", "drift")}
         meta = runs[0]["meta"]
         rows.append(
             {
@@ -284,6 +288,7 @@ def gete_metrics(rolls: dict[str, list[dict[str, Any]]], out_csv: str | Path | N
                 "U_final_meV_per_atom": _mean(col["U_final"]),
                 "U_final_std_meV_per_atom": _std(col["U_final"]),
                 "runs_used_U_final": int(np.isfinite(col["U_final"]).sum()),
+                "conserved_drift_meV_per_atom_ps": _mean(col["drift"]),
                 "simulated_ns_per_run": _mean(np.array([p["simulated_ns"] for p in per])),
                 "wall_time_s_per_run": _mean(np.array([p["wall_time_s"] for p in per])),
                 "wall_s_per_ns": _mean(col["wall_s_per_ns"]),
@@ -446,7 +451,8 @@ def aluminium_table(
     100 ps simulated; ``speedup_vs_reference`` is the reference's wall_h_per_100ps over
     this row's (1 for the reference, NaN without one). A run that blew up (``meta.diverged_at``
     set, or a NaN tail) keeps its row, with ``complete`` false; ``last_finite_ps`` is the time
-    of its last finite frame. Rows: reference, direct,
+    of its last finite frame. ``conserved_drift_meV_per_atom_ps``: slope over the run of the
+    NPT conserved quantity per atom (NaN where the rollouts did not save it). Rows: reference, direct,
     symplectic K ascending. Returns the table; writes it to ``out_csv`` when given.
     """
     import pandas as pd
@@ -461,6 +467,12 @@ def aluminium_table(
         start = int(round(discard * n_frames))
         t_mean, t_err = _safe_block_average(roll["temperature"][start:], blocks)
         v_mean, v_err = _safe_block_average(roll["volume"][start:], blocks)
+        conserved = roll.get("conserved")
+        slope = (
+            1e3 * drift(np.asarray(roll["time"]) / 1e3, np.asarray(conserved) / meta["n_atoms"])
+            if conserved is not None
+            else float("nan")
+        )
         used = np.isfinite(roll["temperature"][start:]) & np.isfinite(roll["volume"][start:])
         simulated = _simulated_ps(roll)
         wall_h = float(roll["wall_time"]) / 3600.0
@@ -482,6 +494,7 @@ def aluminium_table(
                 "V_per_atom_A3": v_mean / meta["n_atoms"],
                 "V_per_atom_err_A3": v_err / meta["n_atoms"],
                 "wall_h_per_100ps": wall_h / simulated * 100.0 if simulated > 0 else float("nan"),
+                "conserved_drift_meV_per_atom_ps": slope,
                 "frames_used": int(used.sum()),
                 "frames": n_frames,
                 "equilibration_ps": float(roll["time"][start]) / 1000.0 if start < n_frames else float("nan"),

@@ -195,12 +195,15 @@ def step_errors_by_iterations(
 
     from .atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
     from .fixed_point import SolverSettings, solve_midpoint
+    from .md_rollout import half_step_over_mass
 
     frames = _read(Path(val_set))[::every]
     first = frames[0]
     args = (first.numbers, first.cell.array, first.get_masses())
     direct_model, s_model = ExportedModel(direct_path, *args), ExportedModel(symplectic_path, *args)
     direct, increment = DirectMap(direct_model), SymmetrisedIncrement(s_model)
+    # Dt / 2m for the converged solve's free-flight preconditioner (None: the model has no recorded Dt)
+    scale = half_step_over_mass(first.get_masses(), s_model.timestep) if np.isfinite(s_model.timestep) else None
     symbols = np.array(first.get_chemical_symbols())
     errors: dict = {k: ([], []) for k in iterations}
     for atoms in frames:
@@ -210,7 +213,7 @@ def step_errors_by_iterations(
         q_guess, p_guess = direct(q, p)
         for k in iterations:
             settings = SolverSettings.from_config({**solver, "anderson": solver["anderson"] if k is None else 0}, k)
-            step = solve_midpoint(q, p, increment, q_guess, p_guess, settings)
+            step = solve_midpoint(q, p, increment, q_guess, p_guess, settings, scale)
             errors[k][0].append(step.q.numpy() - atoms.arrays["future_positions"])
             errors[k][1].append(step.p.numpy() - atoms.arrays["future_momenta"])
     rows = []

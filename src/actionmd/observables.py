@@ -19,6 +19,19 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def drift(t: np.ndarray, y: np.ndarray) -> float:
+    """Slope dy/dt of the least-squares line through the finite points (NaN with fewer than two).
+
+    The drift of a conserved quantity over a run: a run that blew up counts up to its last
+    finite frame.
+    """
+    t, y = np.asarray(t, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(y) & np.isfinite(t)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(t[ok], y[ok], 1)[0])
+
+
 def _box(cell: np.ndarray):
     import freud
 

@@ -105,7 +105,10 @@ def run_model_rollout(
     if generating_function is None:
         integrator: DirectIntegrator | SymplecticIntegrator = DirectIntegrator(direct)
     else:
-        integrator = SymplecticIntegrator(generating_function.increment, direct, settings or SolverSettings())
+        settings = settings or SolverSettings()
+        # Dt / 2m per body, shaped like a batch of states (1, N, 1), for the free-flight preconditioner
+        scale = torch.as_tensor(0.5 * dt / np.asarray(system.masses, dtype=float), dtype=dtype).reshape(1, -1, 1)
+        integrator = SymplecticIntegrator(generating_function.increment, direct, settings, scale)
     n = q0.shape[0]
     q_out = np.full((steps + 1, *q0.shape), np.nan)
     p_out = np.full((steps + 1, *p0.shape), np.nan)

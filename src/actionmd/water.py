@@ -29,6 +29,7 @@ import numpy as np
 
 from .checkpoint import LoopCheckpoint
 from .io import InputError, atomic_path, save_npz
+from .observables import drift
 
 log = logging.getLogger(__name__)
 
@@ -382,13 +383,6 @@ def _finite(roll: dict[str, Any]) -> np.ndarray:
     return np.isfinite(roll["positions"]).all(axis=(1, 2))
 
 
-def _slope(t: np.ndarray, y: np.ndarray) -> float:
-    ok = np.isfinite(y)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(t[ok], y[ok], 1)[0])
-
-
 def rdf_oo(roll: dict[str, Any], r_max: float, bins: int):
     """g_OO(r) over the finite frames (r_max capped below half the box edge)."""
     from .observables import radial_distribution
@@ -430,7 +424,7 @@ def rollout_metrics(roll: dict[str, Any], analysis: dict[str, Any]) -> dict[str,
     iterations = roll.get("iterations")
     return {
         "method": meta["method"],
-        "conserved_drift_meV_per_atom_ps": 1e3 * _slope(t_ps, conserved_quantity(roll)),
+        "conserved_drift_meV_per_atom_ps": 1e3 * drift(t_ps, conserved_quantity(roll)),
         "temperature_O_K": float(np.nanmean(roll["temperature_O"])),
         "temperature_H_K": float(np.nanmean(roll["temperature_H"])),
         "temperature_gap_K": float(np.nanmean(roll["temperature_H"]) - np.nanmean(roll["temperature_O"])),
@@ -480,8 +474,8 @@ def plot(paths: list[str | Path], analysis: dict[str, Any], pdf: str | Path, png
         t = r["time"] / 1000.0
         c = 1e3 * conserved_quantity(r)
         dc = c - c[0]
-        drift = _slope(t, c)
-        ax_e.plot(t, dc, label=f"{label(m, labels)}: {drift:+.3g} meV/atom/ps", **style)
+        slope = drift(t, c)
+        ax_e.plot(t, dc, label=f"{label(m, labels)}: {slope:+.3g} meV/atom/ps", **style)
         top, bottom = max(top, float(np.nanmax(dc))), min(bottom, float(np.nanmin(dc)))
         if r["meta"].get("diverged_at"):
             last = int(np.flatnonzero(np.isfinite(dc))[-1])

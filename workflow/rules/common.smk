@@ -20,6 +20,8 @@ from actionmd.config import (
 )  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 from actionmd.mlip import structure_name, structures  # noqa: E402
+from actionmd.fixed_point import SolverSettings  # noqa: E402
+from actionmd.frontier import metrics_file  # noqa: E402
 from actionmd.rollout import method_name, parse_method  # noqa: E402
 from actionmd.water import state_point_name, state_points  # noqa: E402
 
@@ -80,7 +82,9 @@ def training_threads(wildcards):
     """
     try:
         cores = workflow.cores
-    except WorkflowError:  # a cluster executor (SLURM) has no total number of cores: 4 threads
+    except (
+        WorkflowError
+    ):  # a cluster executor (SLURM) has no total number of cores: 4 threads
         cores = 8
     return max(1, min(4, int(cores) // 2))
 
@@ -104,7 +108,7 @@ def water_run_settings(system, *sections):
 
 
 def rollout_settings(wildcards):
-    model, _ = parse_method(wildcards.method)
+    model, k = parse_method(wildcards.method)
     resolved = resolve(config, wildcards.system)
     cfg = {
         "physics": resolved["physics"],
@@ -113,7 +117,7 @@ def rollout_settings(wildcards):
         "rollout": {"steps": resolved["rollout"]["steps"]},
     }
     if model == "symplectic":
-        cfg["solver"] = resolved["solver"]
+        cfg["solver"] = SolverSettings.keys_used(resolved["solver"], k)
     return json.dumps(cfg, sort_keys=True)
 
 
@@ -165,7 +169,16 @@ def all_targets():
         for s in systems
     ]
     targets += [f"results/{s}/training/summary.csv" for s in systems if s in ATOMISTIC]
+    targets += expand(
+        ["figures/{system}_frontier.pdf", "figures/{system}_frontier.png"],
+        system=[s for s in systems if s in ATOMISTIC],
+    )
     return targets + [f"results/{s}/qtip4pf.pt" for s in SYSTEMS if s in WATER]
+
+
+def metrics_table(wildcards):
+    """The metrics table of an atomistic system (aluminium: Table 1), which its frontier is drawn from."""
+    return metrics_file(wildcards.system)
 
 
 # --- crystals driven by a reference ML potential (gete, aluminium) ---
@@ -299,8 +312,8 @@ def md_rollout_files(wildcards):
 
 
 def md_rollout_settings(wildcards):
-    """The config a rollout depends on (changing another K's entry does not rerun it)."""
-    model, _ = parse_method(wildcards.method)
+    """The config a rollout depends on (changing another K's entry, or the converged solve's, does not rerun it)."""
+    model, k = parse_method(wildcards.method)
     resolved = resolve(config, wildcards.system)
     rollout = {
         k: v
@@ -315,5 +328,5 @@ def md_rollout_settings(wildcards):
     cfg = {key: resolved[key] for key in keys}
     cfg["rollout"] = rollout
     if model == "symplectic":
-        cfg["solver"] = resolved["solver"]
+        cfg["solver"] = SolverSettings.keys_used(resolved["solver"], k)
     return json.dumps(cfg, sort_keys=True)

@@ -2,6 +2,7 @@ localrules:
     figure,
     md_figure,
     water_figure,
+    frontier,
 
 
 rule figure:
@@ -78,3 +79,26 @@ rule water_figure:
     shell:
         "actionmd md-figure --system {wildcards.system} --config {params.config:q} "
         "--pdf {output.pdf} --png {output.png} {input} > {log} 2>&1"
+
+
+rule frontier:
+    """Cost-accuracy frontier: drift and equipartition error against wall time per simulated ps."""
+    input:
+        metrics_table,
+    output:
+        pdf="figures/{system}_frontier.pdf",
+        png=report(
+            "figures/{system}_frontier.png",
+            caption="../report/frontier.rst",
+            category="{system}",
+            labels={"system": "{system}", "type": "cost-accuracy frontier"},
+        ),
+    log:
+        "results/logs/frontier/{system}.log",
+    wildcard_constraints:
+        system=ATOMISTIC_SYSTEMS,
+    conda:
+        "../../envs/actionmd.yaml"
+    shell:
+        "actionmd frontier --system {wildcards.system} --metrics {input} "
+        "--pdf {output.pdf} --png {output.png} > {log} 2>&1"
