@@ -115,3 +115,30 @@ def test_the_odd_part_of_the_increments_is_measured(tmp_path, fake):
     assert even.rmse.max() < 1e-6  # the integrator's S_sym removes the odd part exactly
     assert np.allclose(raw.relative, 0.25)
     assert np.allclose(rows[rows.target == "momentum"].odd_fraction, 0.0)
+
+
+def test_sign_flips_tell_a_per_atom_even_action_from_one_that_couples_momenta():
+    """S_0(q) + sum_i p_i^2/2m Dt is even in each atom's momentum; adding c (sum_i p_i)^2 couples them."""
+    import torch
+
+    from actionmd.model_errors import sign_flip_change
+
+    dt, c = 2.0, 0.5
+    gen = torch.Generator().manual_seed(1)
+    states = [(torch.randn(6, 3, generator=gen), torch.randn(6, 3, generator=gen)) for _ in range(4)]
+    symbols = np.array(["O", "H", "H", "O", "H", "H"])
+
+    def separable(q, p):  # dq = dS/dp, dp = -dS/dq with S = dt (p^2/2 + |q|^4/4 (1 + |p|^2))
+        w = (q * q).sum(-1, keepdim=True)
+        pp = (p * p).sum(-1, keepdim=True)
+        return dt * (p + 0.5 * w**2 * p), -dt * w * q * (1 + pp)
+
+    def coupled(q, p):  # + dt c (sum_i p_i)^2 / 2
+        dq, dp = separable(q, p)
+        return dq + dt * c * p.sum(0, keepdim=True), dp
+
+    even = {(r["target"], r["species"]): r for r in sign_flip_change(separable, states, symbols)}
+    both = {(r["target"], r["species"]): r for r in sign_flip_change(coupled, states, symbols)}
+    assert max(r["flip_change"] for r in even.values()) < 1e-12
+    assert even[("momentum", "H")]["p_dependence"] > 0.1  # the forces do depend on p, per atom
+    assert both[("position", "H")]["flip_change"] > 1e-2
