@@ -125,6 +125,37 @@ def test_argon_metrics(finished):
     assert (table["wall_time_s"] > 0).all()
 
 
+def test_even_action_is_even_in_every_momentum_and_evaluated_once(finished):
+    """argon's test preset trains actionmd's even-in-p architecture through metatrain; water the standard one."""
+    import torch
+
+    from actionmd.atomistic_model import ExportedModel, SymmetrisedIncrement
+    from actionmd.model_errors import sign_flip_change
+    from actionmd.trajectory import read_trajectory
+
+    models = {}
+    for system in ("argon", "water"):
+        traj = read_trajectory(finished / f"results/{system}/datasets/initial.extxyz", require_continuous=False)
+        args = (torch.as_tensor(traj.numbers), torch.as_tensor(traj.cell), torch.as_tensor(traj.masses))
+        models[system] = (ExportedModel(finished / f"results/{system}/models/symplectic.pt", *args), traj)
+    even, traj = models["argon"]
+    assert even.even_in_momentum and not models["water"][0].even_in_momentum
+    increment = SymmetrisedIncrement(even)
+    q, p = torch.as_tensor(traj.positions[0]), torch.as_tensor(traj.momenta[0])
+    before = even.calls
+    rows = sign_flip_change(increment, [(q, p)], np.array(["Ar"] * len(q)))
+    assert even.calls - before == 3  # one model call per increment: (q, p), (q, s p), (q, 0)
+    assert all(r["flip_change"] == 0.0 for r in rows)  # exactly, not to a tolerance
+    assert rows[1]["p_dependence"] > 0  # and S does depend on the momenta
+    standard = SymmetrisedIncrement(models["water"][0])
+    water = models["water"][1]
+    q, p = torch.as_tensor(water.positions[0]), torch.as_tensor(water.momenta[0])
+    raw = SymmetrisedIncrement(models["water"][0], symmetrise=False)
+    assert not torch.equal(raw(q, p)[0], -raw(q, -p)[0])  # the standard S is not even by itself
+    dq, _ = standard(q, p)
+    assert torch.equal(dq, -standard(q, -p)[0])  # made even by the +-p pair
+
+
 def test_metrics_tables(finished):
     one = pd.read_csv(finished / "results/one_body/metrics.csv").set_index("method")
     three = pd.read_csv(finished / "results/three_body/metrics.csv").set_index("method")

@@ -103,6 +103,8 @@ class ExportedModel:
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[caps.dtype]
         self.model = model.to(self.device)
         self.symplectic = "mtt::S3" in caps.outputs
+        # actionmd.architectures.flashmd_even: S even in every atom's momentum by construction
+        self.even_in_momentum = bool(getattr(model.module, "even_in_momentum", False))
         # FlashMD models record the long step they were trained for (fs); NaN if unknown
         self.timestep = float(getattr(model.module, "timestep", float("nan")))
         self.types = torch.as_tensor(types, dtype=torch.int32, device=self.device)
@@ -201,15 +203,17 @@ class SymmetrisedIncrement:
         dp = -dS_sym/dq = [dp(q, p) + dp(q, -p)] / 2,
 
     with both evaluations in one batched model call. With S_sym even in p the
-    converged map is exactly time-reversible. ``symmetrise=False`` gives the raw
-    model (for tests that show the difference).
+    converged map is exactly time-reversible. A model even in p by construction
+    (``even_in_momentum``, :mod:`actionmd.architectures.flashmd_even`) is used as
+    it is, one evaluation per call. ``symmetrise=False`` gives the raw model (for
+    tests that show the difference).
     """
 
     def __init__(self, model: ExportedModel, symmetrise: bool = True) -> None:
         if not model.symplectic:
             raise ValueError(f"{model.path}: a direct model has no generating function")
         self.model = model
-        self.symmetrise = symmetrise
+        self.symmetrise = symmetrise and not model.even_in_momentum
 
     def __call__(self, qbar: torch.Tensor, pbar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.symmetrise:

@@ -83,6 +83,15 @@ def _dataset(path: Path, kind: str) -> dict[str, Any]:
     }
 
 
+def architecture(kind: str, training: dict[str, Any]) -> str:
+    """metatrain's name of the architecture of one model kind (``training.even_action``: ours)."""
+    if kind == "symplectic" and training.get("even_action", False):
+        from .architectures import EVEN
+
+        return EVEN
+    return ARCHITECTURES[kind]
+
+
 def make_options(
     kind: str,
     training: dict[str, Any],
@@ -98,7 +107,9 @@ def make_options(
     precision (32 or 64), model (architecture hypers passed through, shared by
     both kinds), ``direct_model`` (extra hypers of the direct model only, e.g.
     ``predict_momenta_as_difference``), and for the symplectic model
-    ``balance_losses``. ``timestep`` in fs (the long step);
+    ``balance_losses`` and ``even_action`` (true: our architecture whose S is even in every
+    atom's momentum by construction, :mod:`actionmd.architectures.flashmd_even`; one model
+    evaluation per fixed-point iteration). ``timestep`` in fs (the long step);
     ``masses`` in u by atomic number.
     """
     if kind not in ARCHITECTURES:
@@ -127,7 +138,7 @@ def make_options(
         "device": device,
         "base_precision": int(training.get("precision", 32)),
         "seed": int(training["seed"]),
-        "architecture": {"name": ARCHITECTURES[kind], "model": model, "training": trainer},
+        "architecture": {"name": architecture(kind, training), "model": model, "training": trainer},
         "training_set": _dataset(train_set, kind),
         "validation_set": _dataset(val_set, kind),
         "test_set": 0.0,
@@ -186,7 +197,8 @@ def _prepare_workdir(workdir: Path, fingerprint: str, log) -> bool:
 
 def _mtt(args: list[str], cwd: Path, threads: int, log) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, "-m", "metatrain", *args]
+    # metatrain's own CLI with our architectures registered (actionmd.architectures)
+    cmd = [sys.executable, "-m", "actionmd.architectures", *args]
     log("$ mtt " + " ".join(args) + f"   (in {cwd})")
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=sys.stdout, stderr=subprocess.STDOUT, check=False)
     sys.stdout.flush()
