@@ -27,7 +27,7 @@ from actionmd.fixed_point import SolverSettings, solve_midpoint  # noqa: E402
 from actionmd.md_rollout import half_step_over_mass  # noqa: E402
 from actionmd.trajectory import read_trajectory  # noqa: E402
 
-# (label, mixing, anderson, anderson_mixing, preconditioner, tolerance)
+# (label, mixing, anderson, converged_mixing, preconditioner, tolerance)
 SETTINGS = [
     ("Anderson 5, mixing 0.3 (before)", 0.3, 5, None, "none", 1e-5),
     ("Anderson 5, mixing 0.5", 0.3, 5, 0.5, "none", 1e-5),
@@ -77,7 +77,7 @@ def main() -> None:
                     max_iterations=200,
                     anderson=depth,
                     preconditioner=pre,
-                    anderson_mixing=amix,
+                    converged_mixing=amix,
                 )
                 one = solve_midpoint(q, p, increment, qg, pg, settings, scale)
                 qg2, pg2 = direct(one.q, -one.p)

@@ -52,11 +52,11 @@ def _command(out: str) -> str:
 
 def test_converged_solver_settings_do_not_rerun_the_k_rollouts(repo):
     """A fixed K depends on the mixing only: its job is the same when the converged solve changes."""
-    change = "solver={tolerance: 1.0e-6, anderson: 3, anderson_mixing: 0.5, preconditioner: free_flight}"
+    change = "solver={tolerance: 1.0e-6, anderson: 3, converged_mixing: 0.5, preconditioner: free_flight}"
     k2 = [_command(dry_run(repo, K_TARGET, config=("preset=test", *extra))[1]) for extra in ((), (change,))]
     assert k2[0] == k2[1] and '"mixing": 0.3' in k2[0]
     conv = [_command(dry_run(repo, TARGET, config=("preset=test", *extra))[1]) for extra in ((), (change,))]
-    assert conv[0] != conv[1] and '"anderson_mixing": 0.5' in conv[1]
+    assert conv[0] != conv[1] and '"converged_mixing": 0.5' in conv[1]
     code, out = dry_run(repo, K_TARGET, config=("preset=test", "solver={mixing: 0.5}"))
     assert code == 0 and '"mixing": 0.5' in _command(out)
 

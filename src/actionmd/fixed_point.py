@@ -48,8 +48,8 @@ class SolverSettings:
     ``iterations``: K, or None to converge to ``tolerance`` (max-abs residual, in
     the units of q and p) within ``max_iterations``. ``anderson``: history depth
     of Anderson acceleration in the converged mode (0 = plain linear mixing).
-    ``anderson_mixing``: beta of the Anderson update (None: ``mixing``), so that the converged
-    solve can mix harder than the paper's K iterations. ``preconditioner``: 'free_flight'
+    ``converged_mixing``: beta of the converged solve, linear or Anderson (None: ``mixing``), so
+    that it can mix harder than the paper's K iterations. ``preconditioner``: 'free_flight'
     (converged mode; the solver is then given Dt / 2m, see the module's docstring) or 'none'.
     A fixed K always mixes plainly at ``mixing``, as in the paper.
     """
@@ -60,12 +60,12 @@ class SolverSettings:
     max_iterations: int = 1000
     anderson: int = 0
     preconditioner: str = "none"
-    anderson_mixing: float | None = None
+    converged_mixing: float | None = None
 
     @classmethod
     def from_config(cls, solver: dict, iterations: int | None) -> SolverSettings:
         """Settings from config.yaml's ``solver`` block, with K (None: converge to tolerance)."""
-        keys = ("mixing", "tolerance", "max_iterations", "anderson", "preconditioner", "anderson_mixing")
+        keys = ("mixing", "tolerance", "max_iterations", "anderson", "preconditioner", "converged_mixing")
         return cls(iterations=iterations, **{k: solver[k] for k in keys if k in solver})
 
     @staticmethod
@@ -80,7 +80,7 @@ class SolverSettings:
     def __post_init__(self) -> None:
         if self.iterations is not None and self.iterations < 0:
             raise ValueError(f"iterations must be >= 0 or None, got {self.iterations}")
-        for name in ("mixing", "anderson_mixing"):
+        for name in ("mixing", "converged_mixing"):
             value = getattr(self, name)
             if value is not None and not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
@@ -88,6 +88,13 @@ class SolverSettings:
             raise ValueError("tolerance and max_iterations must be positive, anderson >= 0")
         if self.preconditioner not in PRECONDITIONERS:
             raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {self.preconditioner!r}")
+
+    @property
+    def beta(self) -> float:
+        """The mixing of this solve: ``converged_mixing`` when converging (if set), else ``mixing``."""
+        if self.iterations is None and self.converged_mixing is not None:
+            return self.converged_mixing
+        return self.mixing
 
     @property
     def free_flight(self) -> bool:
@@ -147,8 +154,8 @@ def solve_midpoint(
         if use_anderson:
             qbar, pbar = _anderson_update(qbar, pbar, rq, rp, sq, sp, history, settings)
         else:
-            qbar = qbar + settings.mixing * sq
-            pbar = pbar + settings.mixing * sp
+            qbar = qbar + settings.beta * sq
+            pbar = pbar + settings.beta * sp
         if settings.iterations is None and norm < settings.tolerance:
             converged = True
             break
@@ -178,7 +185,7 @@ def _anderson_update(
     step = torch.cat([sq.reshape(-1), sp.reshape(-1)])
     history.append((z, r, step))
     del history[: -(settings.anderson + 1)]
-    beta = settings.mixing if settings.anderson_mixing is None else settings.anderson_mixing
+    beta = settings.beta
     z_new = z + beta * step
     if len(history) > 1:
         pairs = list(zip(history[:-1], history[1:], strict=False))
