@@ -18,8 +18,6 @@ the exported model carries ``even_in_momentum = True`` for the integrator to rea
 
 from __future__ import annotations
 
-from typing import Dict
-
 import torch
 from metatrain.experimental.flashmd.modules.encoder import NodeEncoder
 from metatrain.experimental.flashmd_symplectic.model import FlashMDSymplectic
@@ -40,7 +38,7 @@ class EvenNodeEncoder(NodeEncoder):
 class FlashMDEven(FlashMDSymplectic):
     """``experimental.flashmd_symplectic`` with :class:`EvenNodeEncoder` (same parameters)."""
 
-    def __init__(self, hypers: Dict, dataset_info) -> None:
+    def __init__(self, hypers: dict, dataset_info) -> None:
         super().__init__(hypers, dataset_info)
         encoders = []
         for old in self.node_embedders:
@@ -49,7 +47,7 @@ class FlashMDEven(FlashMDSymplectic):
         self.node_embedders = torch.nn.ModuleList(encoders)
         self.even_in_momentum = True
 
-    def get_checkpoint(self) -> Dict:
+    def get_checkpoint(self) -> dict:
         checkpoint = super().get_checkpoint()
         checkpoint["architecture_name"] = NAME
         return checkpoint
