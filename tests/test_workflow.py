@@ -75,9 +75,10 @@ def test_outputs_exist_and_nothing_half_written(finished):
     for path in ("figures/argon.pdf", "figures/argon.png", "results/argon/metrics.csv"):
         assert (finished / path).stat().st_size > 0, path
     assert len(list(finished.glob("results/argon/reference/run*.extxyz"))) == 3
-    for kind, arch in (("direct", "flashmd"), ("symplectic", "flashmd_symplectic")):
+    # argon's test preset trains actionmd's even-in-p generating function (training.even_action)
+    for kind, arch in (("direct", "experimental.flashmd"), ("symplectic", "actionmd_flashmd_even")):
         options = (finished / f"results/argon/training/{kind}/options.yaml").read_text()
-        assert f"name: experimental.{arch}\n" in options and "timestep: 16.0" in options
+        assert f"name: {arch}\n" in options and "timestep: 16.0" in options
         assert (finished / f"results/logs/md_train/argon_{kind}.log").is_file()
 
 
