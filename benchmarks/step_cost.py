@@ -39,21 +39,26 @@ from actionmd.mlp import DirectMLP, GeneratingFunctionMLP  # noqa: E402
 from actionmd.training import load_model, pick_device  # noqa: E402
 
 
-def time_steps(integrator, q, p, repeats: int, device: torch.device) -> float:
-    """Median seconds per step over ``repeats`` steps after a warm-up."""
-    for _ in range(5):
-        integrator.step(q, p)
+def _median_time(fn, repeats: int, device: torch.device, warmup: int = 3) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        integrator.step(q, p)
+        fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
+
+
+def time_steps(integrator, q, p, repeats: int, device: torch.device) -> float:
+    """Median seconds per step over ``repeats`` steps after a warm-up of five."""
+    return _median_time(lambda: integrator.step(q, p), repeats, device, warmup=5)
 
 
 def main() -> None:
@@ -112,23 +117,6 @@ def main() -> None:
 # --------------------------------------------------------------------------------------
 # exported FlashMD models (argon, water, ...): --atomistic results/<system>
 # --------------------------------------------------------------------------------------
-
-
-def _median_time(fn, repeats: int, device: torch.device) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` calls after three warm-up calls."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def _replicated(traj, n: int):

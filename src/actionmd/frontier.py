@@ -76,6 +76,9 @@ SYSTEMS: dict[str, Columns] = {
 }
 
 
+NAMES = {"reference": "reference MD", "direct": "direct"}  # legend text of the methods that are not S's map
+
+
 def metrics_file(system: str) -> str:
     """The metrics table of ``system`` the frontier is drawn from (relative to the repository)."""
     name = "table1.csv" if system == "aluminium" else "metrics.csv"
@@ -118,12 +121,6 @@ def points(system: str, table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _label(method: str) -> str:
-    if method.startswith("symplectic_k"):
-        return f"K = {method.removeprefix('symplectic_k')}"
-    return {"symplectic_converged": "converged", "reference": "reference MD"}.get(method, method)
-
-
 def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None = None) -> None:
     """Two panels sharing x (wall s per simulated ps, log): |drift| (log) and equipartition error."""
     import matplotlib
@@ -131,7 +128,7 @@ def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .figures import _k_colour
+    from .figures import _k_colour, label
     from .rollout import parse_method
 
     ks = sorted(k for m in pts["method"] for kind, k in [parse_method(m)] if kind == "symplectic" and k is not None)
@@ -148,7 +145,7 @@ def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None
             color = _k_colour(row.method, ks)
             face = "none" if row.broke else color
             ax.plot([x], [max(y, 1e-6) if yscale == "log" else y], "o", ms=8, mfc=face, mec=color, ls="none")
-            text = _label(row.method) + (f" ({row.note})" if row.note else "")
+            text = label(row.method, NAMES) + (f" ({row.note})" if row.note else "")
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8, color=color)
         ax.set_xscale("log")
         ax.set_yscale(yscale)

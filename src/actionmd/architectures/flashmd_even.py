@@ -23,7 +23,7 @@ from metatrain.experimental.flashmd.modules.encoder import NodeEncoder
 from metatrain.experimental.flashmd_symplectic.model import FlashMDSymplectic
 from metatrain.experimental.flashmd_symplectic.trainer import Trainer
 
-NAME = "actionmd_flashmd_even"
+from . import EVEN
 
 
 class EvenNodeEncoder(NodeEncoder):
@@ -49,7 +49,7 @@ class FlashMDEven(FlashMDSymplectic):
 
     def get_checkpoint(self) -> dict:
         checkpoint = super().get_checkpoint()
-        checkpoint["architecture_name"] = NAME
+        checkpoint["architecture_name"] = EVEN
         return checkpoint
 
 
