@@ -28,7 +28,12 @@ def aluminium(config):
 
 def test_crystal_sizes(config):
     cfg = copy.deepcopy(config)
-    for preset, system, n in (("paper", "gete", 512), ("paper", "aluminium", 256), ("demo", "aluminium", 108)):
+    for preset, system, n in (
+        ("paper", "gete", 512),
+        ("paper", "aluminium", 256),
+        ("demo", "aluminium", 32),
+        ("demo", "gete", 64),
+    ):
         cfg["preset"] = preset
         atoms = mlip.crystal(resolve(cfg, system))
         assert len(atoms) == n
@@ -36,7 +41,8 @@ def test_crystal_sizes(config):
 
 
 def test_ramp_collects_each_temperature_on_both_legs(aluminium, tmp_path):
-    """EAM aluminium, NPT ramps 300 -> 900 -> 300 K: one structure per grid temperature and leg, NPT cells."""
+    """EMT aluminium (the test preset), NPT ramps 300 -> 900 -> 300 K: one structure per grid
+    temperature and leg, NPT cells."""
     import ase.io
 
     out = tmp_path / "ramp.extxyz"
@@ -76,7 +82,7 @@ def test_reference_npt_rollout_conserves_the_extended_energy(aluminium, tmp_path
     assert np.ptp(roll["conserved"]) < 0.05 * np.ptp(energy)
     assert roll["cell"].shape == (151, 3, 3) and roll["time"][-1] == pytest.approx(1500.0)
     assert int(roll["steps_done"]) == 1500 and roll["meta"]["dt"] == 1.0
-    assert "EAM" in roll["meta"]["potential"]
+    assert "EMT" in roll["meta"]["potential"]
 
 
 def test_mlip_config_checks(config):

@@ -1,6 +1,7 @@
 """Tests of the exchangeable reference potentials (:mod:`actionmd.reference_potential`): EAM run by
-LAMMPS (:class:`actionmd.lammps_engine.LammpsEAMCalculator`) and the toy Morse metatomic model
-(:mod:`actionmd.toy_potential`). Units A, eV, eV/A, eV/A^3; stress in ASE's sign convention."""
+LAMMPS (:class:`actionmd.lammps_engine.LammpsEAMCalculator`), any ASE calculator (ASE's EMT here)
+and the toy Morse metatomic model (:mod:`actionmd.toy_potential`). Units A, eV, eV/A, eV/A^3;
+stress in ASE's sign convention."""
 
 import warnings
 
@@ -367,7 +368,7 @@ def test_check_eam_specs(tmp_path):
 
 
 def test_describe_and_calculator_kinds(toy_path):
-    assert KINDS == ("metatomic", "eam", "toy")
+    assert KINDS == ("metatomic", "eam", "ase", "toy")
     assert describe("pet-mad", {"kind": "metatomic", "path": "models/pet-mad.pt"}) == (
         "pet-mad: metatomic model pet-mad.pt"
     )
@@ -380,3 +381,69 @@ def test_describe_and_calculator_kinds(toy_path):
     calc = calculator({"kind": "metatomic", "path": toy_path, "device": "cpu"})
     energy = Evaluator(calc, atoms.numbers)(atoms.positions, atoms.cell.array)[0]
     assert energy == pytest.approx(toy_energy(atoms.positions, atoms.cell.array, atoms.numbers), abs=1e-8)
+
+
+# ---- any ASE calculator (kind: ase) -------------------------------------------------------
+
+EMT_SPEC = {"kind": "ase", "calculator": "ase.calculators.emt:EMT", "kwargs": {}, "device": "cpu"}
+
+
+def test_ase_kind_builds_the_named_calculator_and_its_stress_is_the_strain_derivative():
+    """EMT through the ``ase`` kind: the same energy as ASE's EMT called directly, forces and
+    stress the derivatives of that energy (ASE's sign convention, which the barostat relies on)."""
+    from ase.calculators.emt import EMT
+
+    check("emt", EMT_SPEC)
+    assert describe("emt", EMT_SPEC) == "emt: ASE calculator EMT"
+    atoms = perturbed_al(seed=5)
+    calc = calculator(EMT_SPEC)
+    assert isinstance(calc, EMT)
+    energy, forces, stress = Evaluator(calc, atoms.numbers)(atoms.positions, atoms.cell.array)
+    direct = atoms.copy()
+    direct.calc = EMT()
+    assert energy == pytest.approx(direct.get_potential_energy(), abs=1e-10)
+
+    def e(positions, cell):
+        return Evaluator(calc, atoms.numbers)(positions, cell)[0]
+
+    indices = [(0, 0), (5, 1), (17, 2), (30, 0)]
+    expected = np.array([forces[i, a] for i, a in indices])
+    np.testing.assert_allclose(fd_forces(e, atoms.positions, atoms.cell.array, indices), expected, atol=FD_F_TOL)
+    diagonal = [(0, 0), (1, 1), (2, 2)]
+    fd = fd_stress(e, atoms.positions, atoms.cell.array, diagonal)
+    np.testing.assert_allclose(fd, np.diag(stress), rtol=0, atol=FD_S_TOL)
+    assert np.abs(np.diag(stress)).min() > 1e3 * FD_S_TOL
+
+
+def test_ase_kind_passes_kwargs_and_the_device_keyword():
+    from ase.calculators.lj import LennardJones
+
+    spec = {
+        "kind": "ase",
+        "calculator": "ase.calculators.lj:LennardJones",
+        "kwargs": {"sigma": 2.5, "epsilon": 0.02, "rc": 6.0},
+    }
+    calc = calculator(spec)
+    assert isinstance(calc, LennardJones)
+    assert (calc.parameters.sigma, calc.parameters.epsilon, calc.parameters.rc) == (2.5, 0.02, 6.0)
+    # the device keyword carries the resolved device
+    spec = {**spec, "device": "cpu", "device_keyword": "label"}
+    assert calculator(spec).label == "cpu"
+    # a constructor that fails (SumCalculator needs its list of calculators): the refusal names the key
+    with pytest.raises(
+        InputError, match=r"'potentials\.sum'.*could not be built.*TypeError.*'potentials\.sum\.kwargs'"
+    ):
+        check("sum", {"kind": "ase", "calculator": "ase.calculators.mixing:SumCalculator"})
+
+
+def test_ase_kind_refuses_a_missing_package_or_class_naming_the_key():
+    with pytest.raises(InputError, match=r"'potentials\.nn\.calculator'.*no_such_package.*pip install no_such_package"):
+        check("nn", {"kind": "ase", "calculator": "no_such_package.calc:Calc"})
+    with pytest.raises(InputError, match=r"'potentials\.nn\.calculator'.*no ASE calculator class 'Nope'"):
+        check("nn", {"kind": "ase", "calculator": "ase.calculators.emt:Nope"})
+    with pytest.raises(InputError, match=r"'potentials\.nn\.calculator'.*package\.module:Class"):
+        check("nn", {"kind": "ase", "calculator": "ase.calculators.emt.EMT"})
+    with pytest.raises(InputError, match=r"'potentials\.nn\.calculator'.*no ASE calculator class 'Atoms'"):
+        check("nn", {"kind": "ase", "calculator": "ase:Atoms"})
+    with pytest.raises(InputError, match=r"'potentials\.nn\.device'"):
+        check("nn", {**EMT_SPEC, "device": "gpu"})

