@@ -253,6 +253,27 @@ def test_unset_pet_mad_leaves_the_system_out_of_all(workdir, tmp_path):
     assert "results/gete/" not in proc.stdout
 
 
+def test_missing_calculator_package_stops_before_any_job_and_leaves_the_system_out_of_all(workdir, tmp_path):
+    """An ASE-calculator potential whose package is not installed: asking for its outputs stops the
+    DAG naming the config key and the package (nothing runs); `all` leaves the system out, saying why."""
+    path = tmp_path / "override.yaml"
+    path.write_text(
+        "potentials:\n  nnp: {kind: ase, calculator: 'not_installed_nnp.calculator:NNPCalculator'}\n"
+        "presets:\n  test:\n    aluminium: {potential: nnp}\n"
+    )
+    before = {f: f.stat().st_mtime_ns for f in workdir.glob("results/**/*") if f.is_file()}
+    proc = snakemake(workdir, "results/aluminium/table1.csv", "--forceall", "--configfile", str(path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "potentials.nnp.calculator" in out and "pip install not_installed_nnp" in out
+    after = {f: f.stat().st_mtime_ns for f in workdir.glob("results/**/*") if f.is_file()}
+    assert after == before
+    proc = snakemake(workdir, "-n", "all", "--configfile", str(path))
+    out = proc.stdout + proc.stderr
+    assert "aluminium: left out of `all`" in out and "potentials.nnp.calculator" in out
+    assert "results/aluminium/" not in proc.stdout
+
+
 # --- interrupted mid-way, resumed by the same command ----------------------------------------
 # Each long stage is started with `snakemake --cores 2 <output> --config preset=test` after its
 # finished output was moved aside. The job pauses after its N-th checkpoint (the test hook
