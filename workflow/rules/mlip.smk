@@ -58,6 +58,8 @@ rule mlip_structure:
         system=MLIP_SYSTEMS,
         leg="heat|cool",
         temperature=r"[0-9]+",
+    # the data -> training -> ML rollouts chain is the critical path: before the reference rollouts
+    priority: 1
     conda:
         "../../envs/actionmd.yaml"
     threads: 1

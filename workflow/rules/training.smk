@@ -42,6 +42,8 @@ rule md_train:
         "results/benchmarks/md_train/{system}_{kind}.tsv"
     wildcard_constraints:
         system=ATOMISTIC_SYSTEMS,
+    # on the critical path (data -> training -> ML rollouts): before reference rollouts that can wait
+    priority: 1
     conda:
         "../../envs/actionmd.yaml"
     threads: training_threads
