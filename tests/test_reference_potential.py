@@ -71,6 +71,23 @@ def fd_stress(energy, positions, cell, components) -> np.ndarray:
     return np.array(out)
 
 
+def assert_derivatives_of_the_energy(calc, atoms, indices) -> np.ndarray:
+    """Forces at the (atom, axis) pairs ``indices`` and the diagonal stress of ``calc`` equal central
+    differences of its energy (orthorhombic cells: diagonal strains only); returns the stress."""
+    _, forces, stress = Evaluator(calc, atoms.numbers)(atoms.positions, atoms.cell.array)
+
+    def e(positions, cell):
+        return Evaluator(calc, atoms.numbers)(positions, cell)[0]
+
+    expected = np.array([forces[i, a] for i, a in indices])
+    np.testing.assert_allclose(fd_forces(e, atoms.positions, atoms.cell.array, indices), expected, atol=FD_F_TOL)
+    diagonal = [(0, 0), (1, 1), (2, 2)]
+    fd = fd_stress(e, atoms.positions, atoms.cell.array, diagonal)
+    np.testing.assert_allclose(fd, np.diag(stress), rtol=0, atol=FD_S_TOL)
+    assert np.abs(np.diag(stress)).min() > 1e3 * FD_S_TOL
+    return stress
+
+
 @pytest.fixture(scope="module")
 def toy_path(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("toy") / "toy.pt"
@@ -161,22 +178,9 @@ def test_eam_alloy_and_fs_files_map_the_species(file, elements, lattice, toleran
 
 
 def test_eam_forces_and_stress_are_derivatives_of_the_energy():
-    atoms = perturbed_al(seed=3)
-    calc = calculator(EAM_SPEC)
-    evaluate = Evaluator(calc, atoms.numbers)
-    energy, forces, stress = evaluate(atoms.positions, atoms.cell.array)
-
-    def e(positions, cell):
-        return Evaluator(calc, atoms.numbers)(positions, cell)[0]
-
     indices = [(0, 0), (3, 1), (7, 2), (11, 0), (20, 1), (31, 2)]
-    expected = np.array([forces[i, a] for i, a in indices])
-    np.testing.assert_allclose(fd_forces(e, atoms.positions, atoms.cell.array, indices), expected, atol=FD_F_TOL)
-    # orthorhombic cells only: the diagonal strains (the shear components are checked against ASE)
-    diagonal = [(0, 0), (1, 1), (2, 2)]
-    fd = fd_stress(e, atoms.positions, atoms.cell.array, diagonal)
-    np.testing.assert_allclose(fd, np.diag(stress), rtol=0, atol=FD_S_TOL)
-    assert np.abs(np.diag(stress)).min() > 1e3 * FD_S_TOL
+    # the shear components are checked against ASE
+    stress = assert_derivatives_of_the_energy(calculator(EAM_SPEC), perturbed_al(seed=3), indices)
     assert np.allclose(stress, stress.T)
 
 
@@ -398,21 +402,11 @@ def test_ase_kind_builds_the_named_calculator_and_its_stress_is_the_strain_deriv
     atoms = perturbed_al(seed=5)
     calc = calculator(EMT_SPEC)
     assert isinstance(calc, EMT)
-    energy, forces, stress = Evaluator(calc, atoms.numbers)(atoms.positions, atoms.cell.array)
+    energy = Evaluator(calc, atoms.numbers)(atoms.positions, atoms.cell.array)[0]
     direct = atoms.copy()
     direct.calc = EMT()
     assert energy == pytest.approx(direct.get_potential_energy(), abs=1e-10)
-
-    def e(positions, cell):
-        return Evaluator(calc, atoms.numbers)(positions, cell)[0]
-
-    indices = [(0, 0), (5, 1), (17, 2), (30, 0)]
-    expected = np.array([forces[i, a] for i, a in indices])
-    np.testing.assert_allclose(fd_forces(e, atoms.positions, atoms.cell.array, indices), expected, atol=FD_F_TOL)
-    diagonal = [(0, 0), (1, 1), (2, 2)]
-    fd = fd_stress(e, atoms.positions, atoms.cell.array, diagonal)
-    np.testing.assert_allclose(fd, np.diag(stress), rtol=0, atol=FD_S_TOL)
-    assert np.abs(np.diag(stress)).min() > 1e3 * FD_S_TOL
+    assert_derivatives_of_the_energy(calc, atoms, [(0, 0), (5, 1), (17, 2), (30, 0)])
 
 
 def test_ase_kind_passes_kwargs_and_the_device_keyword():

@@ -228,6 +228,17 @@ def test_mlip_outputs(finished):
     assert (table["wall_h_per_100ps"] > 0).all()
 
 
+def refused_before_any_job(workdir, target: str, override) -> str:
+    """Run ``target`` with the config ``override`` file: Snakemake must fail while building the DAG,
+    touching no finished output; returns its output (stdout + stderr)."""
+    before = {f: f.stat().st_mtime_ns for f in workdir.glob("results/**/*") if f.is_file()}
+    proc = snakemake(workdir, target, "--forceall", "--configfile", str(override), check=False)
+    assert proc.returncode != 0
+    after = {f: f.stat().st_mtime_ns for f in workdir.glob("results/**/*") if f.is_file()}
+    assert after == before  # no job ran, no finished output touched
+    return proc.stdout + proc.stderr
+
+
 def test_missing_pet_mad_stops_before_any_job(workdir, tmp_path):
     """A PET-MAD path that does not exist: the DAG fails naming the config key and the file; nothing runs."""
     path = tmp_path / "override.yaml"
@@ -235,13 +246,8 @@ def test_missing_pet_mad_stops_before_any_job(workdir, tmp_path):
         "potentials:\n  pet-mad: {kind: metatomic, path: models/missing-pet-mad.pt, device: auto}\n"
         "presets:\n  test:\n    gete: {potential: pet-mad}\n"
     )
-    before = {f: f.stat().st_mtime_ns for f in workdir.glob("results/**/*") if f.is_file()}
-    proc = snakemake(workdir, "figures/gete.pdf", "--forceall", "--configfile", str(path), check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    out = refused_before_any_job(workdir, "figures/gete.pdf", path)
     assert "potentials.pet-mad.path" in out and "missing-pet-mad.pt" in out
-    after = {f: f.stat().st_mtime_ns for f in workdir.glob("results/**/*") if f.is_file()}
-    assert after == before  # no job ran, no finished output touched
 
 
 def test_unset_pet_mad_leaves_the_system_out_of_all(workdir, tmp_path):
@@ -261,13 +267,8 @@ def test_missing_calculator_package_stops_before_any_job_and_leaves_the_system_o
         "potentials:\n  nnp: {kind: ase, calculator: 'not_installed_nnp.calculator:NNPCalculator'}\n"
         "presets:\n  test:\n    aluminium: {potential: nnp}\n"
     )
-    before = {f: f.stat().st_mtime_ns for f in workdir.glob("results/**/*") if f.is_file()}
-    proc = snakemake(workdir, "results/aluminium/table1.csv", "--forceall", "--configfile", str(path), check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    out = refused_before_any_job(workdir, "results/aluminium/table1.csv", path)
     assert "potentials.nnp.calculator" in out and "pip install not_installed_nnp" in out
-    after = {f: f.stat().st_mtime_ns for f in workdir.glob("results/**/*") if f.is_file()}
-    assert after == before
     proc = snakemake(workdir, "-n", "all", "--configfile", str(path))
     out = proc.stdout + proc.stderr
     assert "aluminium: left out of `all`" in out and "potentials.nnp.calculator" in out

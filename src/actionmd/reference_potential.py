@@ -175,10 +175,10 @@ def _ase_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-_BUILT: dict[str, Calculator] = {}
+_BUILT: dict[str, BaseCalculator] = {}
 
 
-def _built(name: str, spec: Mapping[str, Any]) -> Calculator:
+def _built(name: str, spec: Mapping[str, Any]) -> BaseCalculator:
     """The ASE calculator of ``spec``, built once per process (cached on the spec's JSON)."""
     import json
 
@@ -259,13 +259,13 @@ def calculator(spec: Mapping[str, Any], model_path: str | os.PathLike | None = N
     if kind in ("metatomic", "toy", "ase"):
         import torch
 
-        from .atomistic_model import one_graph_per_model
-
         torch.set_num_threads(max(1, int(threads)))
-        if kind != "ase":
-            one_graph_per_model()
     if kind == "ase":
         return _built(spec.get("name", "?"), spec)
+    if kind in ("metatomic", "toy"):
+        from .atomistic_model import one_graph_per_model
+
+        one_graph_per_model()
     if kind == "metatomic":
         path = model_path if model_path is not None else spec.get("path")
         if path is None:
