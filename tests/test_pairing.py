@@ -3,6 +3,10 @@
 import numpy as np
 import pytest
 
+from actionmd import fewbody
+from actionmd.config import load, resolve
+from actionmd.io import InputError, load_npz
+from actionmd.nbody import velocity_verlet
 from actionmd.pairing import make_pairs, split_tail, with_time_reversal
 
 
@@ -75,3 +79,36 @@ def test_split_tail_keeps_pairs_inside_each_part():
     assert len(make_pairs(qv, pv, 8)) == 12
     with pytest.raises(ValueError):
         split_tail(q, p, 1.0)
+
+
+def test_neighbouring_trajectories_add_pairs_that_never_straddle_two_of_them(tmp_path):
+    cfg = resolve(load(), "three_body")
+    cfg["reference"] = {
+        "dt": 1e-3,
+        "steps": 2000,
+        "neighbours": {"count": 6, "scale": 0.01, "steps": 1000, "save_every": 4, "seed": 0},
+    }
+    cfg["pairing"] = {"lag": 16, "stride": 8, "validation_fraction": 0.34}
+    fewbody.simulate_reference(cfg, tmp_path / "ref.npz")
+    ref = load_npz(tmp_path / "ref.npz")
+    assert ref["neighbours_q"].shape == (251, 6, 3, 2) and ref["meta"]["neighbours"]["kept"] == 6
+    fewbody.build_dataset("direct", tmp_path / "ref.npz", cfg, tmp_path / "direct.npz")
+    data = load_npz(tmp_path / "direct.npz")
+    main_train = len(range(0, 1321 - 16, 8))  # head of the 2001 frames: all but the 34 % tail (680)
+    per_neighbour = 251 - 4
+    assert len(data["train_q"]) == 2 * (main_train + 4 * per_neighbour)  # time reversal doubles
+    assert len(data["valid_q"]) == 2 * (len(range(0, 680 - 16, 8)) + 2 * per_neighbour)
+    # each pair joins two states of one trajectory, lag * dt apart: same energy, and a Verlet run
+    # of the lag from the first state lands on the second
+    system, _, _ = fewbody.make_system(cfg["physics"])
+    for split in ("train", "valid"):
+        q0, p0, q1, p1 = (data[f"{split}_{k}"] for k in "qpab")
+        e0, e1 = system.energy(q0, p0), system.energy(q1, p1)
+        assert np.max(np.abs(e1 - e0) / np.abs(e0)) < 1e-5
+        q, p = velocity_verlet(system, q0, p0, 1e-3, 16)
+        np.testing.assert_allclose(q[-1], q1, atol=1e-10)
+        np.testing.assert_allclose(p[-1], p1, atol=1e-10)
+    bad = dict(cfg, reference={**cfg["reference"], "neighbours": {**cfg["reference"]["neighbours"], "save_every": 5}})
+    fewbody.simulate_reference(bad, tmp_path / "bad.npz")
+    with pytest.raises(InputError, match="save_every = 5 does not divide pairing.lag = 16"):
+        fewbody.build_dataset("direct", tmp_path / "bad.npz", bad, tmp_path / "x.npz")

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from actionmd.analysis import metrics_table
+from actionmd.analysis import metrics_table, orbit_shape_error
 from actionmd.fixed_point import SolverSettings
 from actionmd.mlp import DirectMLP, GeneratingFunctionMLP
 from actionmd.nbody import GravitationalSystem
@@ -63,3 +63,15 @@ def test_verlet_rollout_matches_substeps_and_blowup_is_flagged():
     same_grid = run_verlet_rollout(KEPLER, Q0, P0, 0.3, 200, substeps=10)
     bad = metrics_table([plunge.arrays()], same_grid.arrays()).iloc[0]
     assert np.isinf(bad["max_rel_energy_error"]) and np.isinf(bad["final_position_error"])
+
+
+def test_orbit_shape_error_sees_precession_but_not_a_phase_lag():
+    """A Kepler ellipse run 20 steps late is on the orbit; the same ellipse turned by 20 degrees is not."""
+    q = run_verlet_rollout(KEPLER, Q0, P0, 0.064, 420, substeps=64).q
+    ref, late = q[20:], q[:-20]  # the same orbit, 20 steps behind
+    assert np.linalg.norm(late[-1] - ref[-1], axis=-1).max() > 0.1  # the final-position error says "far"
+    assert orbit_shape_error(late, ref) < 0.02 * np.abs(ref).max()
+    assert orbit_shape_error(ref, ref) == 0.0
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    turned = ref @ np.array([[c, s], [-s, c]])
+    assert orbit_shape_error(turned, ref) > 0.05 * np.abs(ref).max()

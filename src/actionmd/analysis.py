@@ -3,7 +3,11 @@
 For every rollout: the largest relative energy error max_t |E(t) - E(0)| / |E(0)|,
 the energy drift (slope of a straight-line fit of (E(t) - E(0)) / |E(0)| against
 time, per unit time), the position error at the last frame against the
-reference trajectory (largest distance of any body), the mean number of
+reference trajectory (largest distance of any body), the largest distance
+from the reference orbit's shape (for each frame, the distance to the nearest
+reference frame at any time, the largest over frames: a rollout that stays on
+the orbit but runs ahead or behind in phase keeps it small, one that precesses
+or leaves the orbit does not), the mean number of
 fixed-point iterations per step and the wall time. A rollout that blew up gets
 infinite errors, so it can never look better than one that finished.
 """
@@ -24,6 +28,7 @@ COLUMNS = [
     "max_rel_energy_error",
     "energy_drift_per_time",
     "final_position_error",
+    "orbit_shape_error",
     "mean_solver_iterations",
     "diverged_at_step",
     "wall_time_s",
@@ -57,11 +62,27 @@ def rollout_metrics(roll: dict, reference: dict) -> dict:
         "max_rel_energy_error": max_err,
         "energy_drift_per_time": drift,
         "final_position_error": float(final) if np.isfinite(final) else np.inf,
+        "orbit_shape_error": orbit_shape_error(roll["q"], reference["q"]) if not diverged else np.inf,
         "mean_solver_iterations": float(np.mean(iters)) if steps else 0.0,
         "diverged_at_step": meta.get("diverged_at") if meta.get("diverged_at") is not None else "",
         "wall_time_s": float(roll["wall_time"]),
         "wall_time_per_step_ms": 1e3 * float(roll["wall_time"]) / max(steps, 1),
     }
+
+
+def orbit_shape_error(q: np.ndarray, reference_q: np.ndarray, chunk: int = 256) -> float:
+    """max_t min_s max_i |q_i(t) - q_ref,i(s)|: how far the configurations of a rollout (frames, N, d)
+    come from the set of configurations the reference visits, whatever the time (length units).
+
+    The reference frames of a long rollout sample the orbit densely (the step is not commensurate
+    with the period), so the nearest frame stands for the nearest point of the orbit.
+    """
+    worst = 0.0
+    for start in range(0, len(q), chunk):
+        block = q[start : start + chunk]
+        dist = np.linalg.norm(block[:, None] - reference_q[None], axis=-1).max(axis=-1)  # (chunk, frames_ref)
+        worst = max(worst, float(dist.min(axis=1).max()))
+    return worst
 
 
 def metrics_table(rollouts: list[dict], reference: dict) -> pd.DataFrame:

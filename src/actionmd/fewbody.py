@@ -19,8 +19,8 @@ from .analysis import metrics_table
 from .figures import PLOTTERS
 from .fixed_point import SolverSettings
 from .io import InputError, atomic_path, load_npz, save_npz
-from .nbody import GravitationalSystem, velocity_verlet
-from .pairing import make_pairs, split_tail, with_time_reversal
+from .nbody import GravitationalSystem, neighbour_trajectories, velocity_verlet
+from .pairing import Pairs, make_pairs, split_tail, with_time_reversal
 from .rollout import parse_method, run_model_rollout, run_verlet_rollout
 from .training import FewBodyData, Trainer, TrainingSettings, load_model
 
@@ -41,7 +41,12 @@ def make_system(physics: dict[str, Any]) -> tuple[GravitationalSystem, np.ndarra
 
 
 def simulate_reference(cfg: dict[str, Any], out: str | Path) -> None:
-    """Velocity Verlet at the reference step from the configured initial state; every step saved."""
+    """Velocity Verlet at the reference step from the configured initial state; every step saved.
+
+    With ``reference.neighbours``, also the trajectories of perturbed copies of the initial state
+    (:func:`actionmd.nbody.neighbour_trajectories`), saved every ``save_every`` steps as
+    ``neighbours_q`` and ``neighbours_p`` (frames, trajectories, N, d).
+    """
     system, q0, p0 = make_system(cfg["physics"])
     ref = cfg["reference"]
     log.info("velocity Verlet: dt = %g, %d steps, %d bodies", ref["dt"], ref["steps"], system.n_bodies)
@@ -51,14 +56,30 @@ def simulate_reference(cfg: dict[str, Any], out: str | Path) -> None:
     log.info("energy E0 = %.10g, max relative deviation %.3e", energy[0], drift)
     if not np.isfinite(drift):
         raise RuntimeError("reference dynamics blew up: reduce reference.dt")
-    save_npz(out, q=q, p=p, energy=energy, meta={"dt": ref["dt"], "steps": ref["steps"], "max_rel_energy_error": drift})
+    meta = {"dt": ref["dt"], "steps": ref["steps"], "max_rel_energy_error": drift}
+    arrays = {"q": q, "p": p, "energy": energy}
+    if "neighbours" in ref:
+        nb = ref["neighbours"]
+        nq, np_, kept = neighbour_trajectories(
+            system, q0, p0, nb["count"], nb["scale"], nb["seed"], ref["dt"], nb["steps"], nb["save_every"]
+        )
+        if not kept.any():
+            raise RuntimeError(
+                f"none of the {nb['count']} neighbouring trajectories stayed bound: "
+                "reduce reference.neighbours.scale or reference.dt"
+            )
+        arrays.update(neighbours_q=nq, neighbours_p=np_)
+        meta["neighbours"] = {**nb, "kept": int(kept.sum())}
+    save_npz(out, **arrays, meta=meta)
 
 
 def build_dataset(kind: str, trajectory: str | Path, cfg: dict[str, Any], out: str | Path) -> None:
     """Pairs of the reference trajectory at the configured lag, time-reversed copies included.
 
     ``direct``: (q0, p0) -> (q1, p1). ``symplectic``: midpoint -> increments.
-    The trajectory's tail (``validation_fraction``) is paired separately.
+    The trajectory's tail (``validation_fraction``) is paired separately. Neighbouring
+    trajectories, if the reference has them, add all their pairs (stride: their saved frames),
+    the last ``validation_fraction`` of them to the validation set.
     """
     if kind not in ("direct", "symplectic"):
         raise ValueError(f"dataset kind must be direct or symplectic, got {kind!r}")
@@ -66,8 +87,12 @@ def build_dataset(kind: str, trajectory: str | Path, cfg: dict[str, Any], out: s
     pairing = cfg["pairing"]
     arrays: dict[str, np.ndarray] = {}
     parts = split_tail(traj["q"], traj["p"], pairing["validation_fraction"])
-    for split, (q, p) in zip(("train", "valid"), parts, strict=True):
-        pairs = with_time_reversal(make_pairs(q, p, pairing["lag"], pairing["stride"]))
+    neighbours = _neighbour_parts(traj, pairing)
+    for split, (q, p), extra in zip(("train", "valid"), parts, neighbours, strict=True):
+        pairs = make_pairs(q, p, pairing["lag"], pairing["stride"])
+        for more in extra:
+            pairs = pairs.concatenate(more)
+        pairs = with_time_reversal(pairs)
         if kind == "direct":
             inputs, targets = (pairs.q0, pairs.p0), (pairs.q1, pairs.p1)
         else:
@@ -79,6 +104,22 @@ def build_dataset(kind: str, trajectory: str | Path, cfg: dict[str, Any], out: s
     if len(arrays["train_q"]) == 0:
         raise RuntimeError("no training pairs: the reference run is shorter than the lag")
     save_npz(out, **arrays, meta={"kind": kind, "lag": pairing["lag"], "dt": traj["meta"]["dt"]})
+
+
+def _neighbour_parts(traj: dict[str, Any], pairing: dict[str, Any]) -> tuple[list[Pairs], list[Pairs]]:
+    """The pairs of each neighbouring trajectory, split by trajectory into (train, valid)."""
+    if "neighbours_q" not in traj:
+        return [], []
+    every = traj["meta"]["neighbours"]["save_every"]
+    if pairing["lag"] % every:
+        raise InputError(
+            f"reference.neighbours.save_every = {every} does not divide pairing.lag = {pairing['lag']}: "
+            "choose a divisor of the lag"
+        )
+    q, p = traj["neighbours_q"], traj["neighbours_p"]
+    pairs = [make_pairs(q[:, j], p[:, j], pairing["lag"] // every, 1) for j in range(q.shape[1])]
+    n_valid = int(round(pairing["validation_fraction"] * len(pairs)))
+    return pairs[: len(pairs) - n_valid], pairs[len(pairs) - n_valid :]
 
 
 def _tensors(data: dict[str, np.ndarray], split: str) -> FewBodyData:

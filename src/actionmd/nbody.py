@@ -122,3 +122,62 @@ def velocity_verlet(
         if log_every and step % log_every == 0:
             log.info("velocity Verlet: step %d / %d", step, steps)
     return q_out, p_out
+
+
+def perturbed_starts(
+    system: GravitationalSystem, q0: np.ndarray, p0: np.ndarray, count: int, scale: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` copies of (q0, p0), each (N, d), moved by Gaussian noise of ``scale`` times the rms
+    of q0 (positions) and of p0 (momenta); shape (count, N, d).
+
+    The noise keeps the centre of mass where it is and adds no total momentum (it is made
+    mass-weighted zero-sum), so each copy is a neighbouring state in the same frame as (q0, p0).
+    Its energy and angular momentum differ from those of (q0, p0) at the order of ``scale``.
+    """
+    if count < 1 or scale <= 0:
+        raise ValueError(f"need count >= 1 and scale > 0, got {count} and {scale}")
+    rng = np.random.default_rng(seed)
+    m = system.masses[:, None]
+    dq = rng.normal(size=(count, *q0.shape)) * scale * float(np.sqrt(np.mean(q0**2)))
+    dp = rng.normal(size=(count, *p0.shape)) * scale * float(np.sqrt(np.mean(p0**2)))
+    dq -= np.sum(m * dq, axis=1, keepdims=True) / m.sum()  # centre of mass unmoved
+    dp -= m * np.sum(dp, axis=1, keepdims=True) / m.sum()  # total momentum unchanged
+    return q0 + dq, p0 + dp
+
+
+def neighbour_trajectories(
+    system: GravitationalSystem,
+    q0: np.ndarray,
+    p0: np.ndarray,
+    count: int,
+    scale: float,
+    seed: int,
+    dt: float,
+    steps: int,
+    save_every: int,
+    max_energy_error: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Velocity Verlet from :func:`perturbed_starts`, all at once; the ones that stay like the orbit.
+
+    A perturbed start of a periodic orbit may fall outside its island of stability: the bodies
+    then meet closely (the step no longer resolves them, the energy jumps) or one escapes. Those
+    are dropped: kept are the trajectories whose relative energy error stays under
+    ``max_energy_error`` and whose largest |q| stays under twice the median of that extent over
+    all starts (an escaping body goes far beyond it).
+
+    Returns (q, p, kept): q and p of shape (frames, kept, N, d), frames every ``save_every`` steps,
+    and the boolean mask of the starts kept.
+    """
+    qs, ps = perturbed_starts(system, q0, p0, count, scale, seed)
+    q, p = velocity_verlet(system, qs, ps, dt, steps, save_every=save_every)
+    energy = system.energy(q, p)
+    drift = np.max(np.abs(energy - energy[0]) / np.abs(energy[0]), axis=0)
+    reach = np.max(np.abs(q), axis=(0, 2, 3))
+    kept = np.isfinite(drift) & (drift < max_energy_error) & (reach < 2.0 * np.median(reach))
+    log.info(
+        "neighbours: kept %d of %d perturbed starts (scale %g; the others met closely or escaped)",
+        int(kept.sum()),
+        count,
+        scale,
+    )
+    return q[:, kept], p[:, kept], kept
