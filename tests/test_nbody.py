@@ -7,7 +7,14 @@ from actionmd.config import load
 from actionmd.fewbody import make_system
 from actionmd.nbody import GravitationalSystem, neighbour_trajectories, perturbed_starts, velocity_verlet
 
-FIGURE_EIGHT_PERIOD = 6.32591398
+FIGURE_EIGHT_PERIOD = 6.32591398  # Simo's figure eight (Chenciner and Montgomery 2000), E = -1.287
+SIMO_Q0 = np.array([[0.97000436, -0.24308753], [-0.97000436, 0.24308753], [0.0, 0.0]])
+SIMO_P0 = np.array([[0.466203685, 0.43236573], [0.466203685, 0.43236573], [-0.93240737, -0.86473146]])
+
+
+def eight_scale(q0):
+    """The size lambda of a figure eight q0 = lambda * Simo's (1 for Simo's own)."""
+    return float(np.linalg.norm(q0) / np.linalg.norm(SIMO_Q0))
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +45,20 @@ def test_two_body_potential_by_hand():
 
 
 def test_figure_eight_energy_and_period(config):
+    """The configured orbit is Simo's figure eight at size lambda: Newton's gravity maps q -> lambda q,
+    p -> p / sqrt(lambda), t -> lambda^(3/2) t, E -> E / lambda."""
     system, q0, p0 = make_system(config["systems"]["three_body"])
-    steps = 63300  # dt = period / steps ~ 1e-4, a multiple of the saving interval
-    q, p = velocity_verlet(system, q0, p0, FIGURE_EIGHT_PERIOD / steps, steps, save_every=100)
+    lam = eight_scale(q0)
+    np.testing.assert_allclose(q0, lam * SIMO_Q0, atol=1e-8)
+    assert system.energy(q0, p0) == pytest.approx(-1.2871 / lam, rel=1e-4)
+    steps = 63300  # ~ 1e-4 of the period per step, a multiple of the saving interval
+    period = FIGURE_EIGHT_PERIOD * lam**1.5
+    q, p = velocity_verlet(system, q0, p0, period / steps, steps, save_every=100)
     energy = system.energy(q, p)
     assert np.max(np.abs(energy / energy[0] - 1)) < 1e-6
-    assert np.max(np.abs(q[-1] - q0)) < 1e-3
-    assert np.max(np.abs(q[len(q) // 2] - q0)) > 0.5  # it did go round
-    assert np.allclose(p.sum(axis=1), 0.0, atol=1e-12)  # total momentum conserved
+    assert np.max(np.abs(q[-1] - q0)) < 1e-3 * lam
+    assert np.max(np.abs(q[len(q) // 2] - q0)) > 0.5 * lam  # it did go round
+    assert np.allclose(p.sum(axis=1), 0.0, atol=1e-12)  # total momentum zero, and conserved
 
 
 def test_kepler_orbit_returns_after_its_period(config):
@@ -98,8 +111,8 @@ def test_perturbed_starts_keep_the_frame_and_scale_with_the_noise(config):
     assert 0.005 < rel_q < 0.01  # noise of 1 % less the removed centre-of-mass part
 
 
-def test_neighbouring_trajectories_that_escape_or_collide_are_dropped(config):
-    system, q0, p0 = make_system(config["systems"]["three_body"])
+def test_neighbouring_trajectories_that_escape_or_collide_are_dropped():
+    system, q0, p0 = GravitationalSystem(masses=np.ones(3)), SIMO_Q0, SIMO_P0
     # 40 % noise throws many starts out of the figure eight's island: some meet closely or escape
     q, p, kept = neighbour_trajectories(system, q0, p0, 24, 0.4, 0, 2e-3, 4000, 10)
     assert 0 < kept.sum() < kept.size

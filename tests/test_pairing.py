@@ -83,6 +83,11 @@ def test_split_tail_keeps_pairs_inside_each_part():
 
 def test_neighbouring_trajectories_add_pairs_that_never_straddle_two_of_them(tmp_path):
     cfg = resolve(load(), "three_body")
+    cfg["physics"] = {  # Simo's figure eight, whatever size the config gives it
+        **cfg["physics"],
+        "q0": [[0.97000436, -0.24308753], [-0.97000436, 0.24308753], [0.0, 0.0]],
+        "p0": [[0.466203685, 0.43236573], [0.466203685, 0.43236573], [-0.93240737, -0.86473146]],
+    }
     cfg["reference"] = {
         "dt": 1e-3,
         "steps": 2000,
