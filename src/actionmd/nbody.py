@@ -175,9 +175,10 @@ def neighbour_trajectories(
     reach = np.max(np.abs(q), axis=(0, 2, 3))
     kept = np.isfinite(drift) & (drift < max_energy_error) & (reach < 2.0 * np.median(reach))
     log.info(
-        "neighbours: kept %d of %d perturbed starts (scale %g; the others met closely or escaped)",
+        "neighbours: kept %d of %d perturbed starts (scale %g)%s",
         int(kept.sum()),
         count,
         scale,
+        "; the others met closely or escaped" if not kept.all() else "",
     )
     return q[:, kept], p[:, kept], kept
