@@ -103,8 +103,9 @@ def test_missing_or_corrupt_model_names_the_file(tmp_path):
 
 
 def test_balanced_losses_learn_the_small_position_increments():
-    """A heavy oscillator (m = 25, omega = 1): over DT the momentum moves 25 times more than the
-    position. In one shared unit the position increments hardly count; balanced, they are learned."""
+    """A heavy oscillator (m = 25, omega = 1): over DT the momentum moves about 80 times more than
+    the position (rms of the increments). In one shared unit the position increments hardly count;
+    balanced, they are learned."""
     m, n = 25.0, 1024
     rng = np.random.default_rng(5)
     q, p = rng.normal(size=(n, 1, 2)), np.sqrt(m) * rng.normal(size=(n, 1, 2))
