@@ -1,5 +1,6 @@
 """Reference dynamics: velocity Verlet on the gravitational few-body problems."""
 
+import conftest
 import numpy as np
 import pytest
 
@@ -8,8 +9,7 @@ from actionmd.fewbody import make_system
 from actionmd.nbody import GravitationalSystem, neighbour_trajectories, perturbed_starts, velocity_verlet
 
 FIGURE_EIGHT_PERIOD = 6.32591398  # Simo's figure eight (Chenciner and Montgomery 2000), E = -1.287
-SIMO_Q0 = np.array([[0.97000436, -0.24308753], [-0.97000436, 0.24308753], [0.0, 0.0]])
-SIMO_P0 = np.array([[0.466203685, 0.43236573], [0.466203685, 0.43236573], [-0.93240737, -0.86473146]])
+SIMO_Q0, SIMO_P0 = np.array(conftest.SIMO_Q0), np.array(conftest.SIMO_P0)
 
 
 def eight_scale(q0):

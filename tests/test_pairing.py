@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import SIMO_P0, SIMO_Q0
 
 from actionmd import fewbody
 from actionmd.config import load, resolve
@@ -83,11 +84,7 @@ def test_split_tail_keeps_pairs_inside_each_part():
 
 def test_neighbouring_trajectories_add_pairs_that_never_straddle_two_of_them(tmp_path):
     cfg = resolve(load(), "three_body")
-    cfg["physics"] = {  # Simo's figure eight, whatever size the config gives it
-        **cfg["physics"],
-        "q0": [[0.97000436, -0.24308753], [-0.97000436, 0.24308753], [0.0, 0.0]],
-        "p0": [[0.466203685, 0.43236573], [0.466203685, 0.43236573], [-0.93240737, -0.86473146]],
-    }
+    cfg["physics"] = {**cfg["physics"], "q0": SIMO_Q0, "p0": SIMO_P0}  # the usual size, whatever the config's
     cfg["reference"] = {
         "dt": 1e-3,
         "steps": 2000,
