@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from actionmd.lammps_engine import import_lammps  # noqa: E402
-from actionmd.reference_md import LJArgon, _LJSession, run_nve  # noqa: E402
+from actionmd.potentials.lammps import import_lammps  # noqa: E402
+from actionmd.potentials.lammps_lj import LJArgon, _LJSession, run_nve  # noqa: E402
 
 
 def starting_state(system: LJArgon, dt: float, npt_steps: int, seed: int) -> dict:

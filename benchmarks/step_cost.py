@@ -33,10 +33,10 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from actionmd.fixed_point import SolverSettings  # noqa: E402
-from actionmd.integrators import DirectIntegrator, SymplecticIntegrator  # noqa: E402
-from actionmd.mlp import DirectMLP, GeneratingFunctionMLP  # noqa: E402
-from actionmd.training import load_model, pick_device  # noqa: E402
+from actionmd.core.fixed_point import SolverSettings  # noqa: E402
+from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator  # noqa: E402
+from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP  # noqa: E402
+from actionmd.fewbody.training import load_model, pick_device  # noqa: E402
 
 
 def _median_time(fn, repeats: int, device: torch.device, warmup: int = 3) -> float:
@@ -149,9 +149,9 @@ def atomistic_rows(
     a K = 8 step; and a converged step at the config's solver settings (mean iterations).
     """
     from actionmd import config as config_mod
-    from actionmd.atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
-    from actionmd.md_rollout import half_step_over_mass
-    from actionmd.trajectory import read_trajectory
+    from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
+    from actionmd.dynamics.stepping import half_step_over_mass
+    from actionmd.io.trajectory import read_trajectory
 
     torch.set_num_threads(threads)
     full = config_mod.load()
@@ -221,7 +221,7 @@ def atomistic_rows(
 
 
 def atomistic_main(args) -> None:
-    from actionmd.training import pick_device
+    from actionmd.fewbody.training import pick_device
 
     results = Path(args.atomistic)
     system = args.system or results.name

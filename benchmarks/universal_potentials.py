@@ -28,7 +28,7 @@ from ase.build import bulk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from actionmd.reference_potential import Evaluator, calculator  # noqa: E402
+from actionmd.potentials.reference import Evaluator, calculator  # noqa: E402
 
 
 def evaluation_time(calc, atoms, repeats: int) -> float:

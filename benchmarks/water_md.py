@@ -53,8 +53,8 @@ from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from actionmd.lammps_engine import import_lammps  # noqa: E402
-from actionmd.qtip4pf import QTIP4PF, QTIP4PFCalculator, QTIP4PFParameters, water_box  # noqa: E402
+from actionmd.potentials.lammps import import_lammps  # noqa: E402
+from actionmd.potentials.qtip4pf import QTIP4PF, QTIP4PFCalculator, QTIP4PFParameters, water_box  # noqa: E402
 
 try:  # ASE >= 3.28
     from ase.md.velocitydistribution import thermalize_momenta

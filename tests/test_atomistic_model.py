@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from actionmd.atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
-from actionmd.fixed_point import SolverSettings
-from actionmd.integrators import SymplecticIntegrator
+from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
+from actionmd.core.fixed_point import SolverSettings
+from actionmd.core.integrators import SymplecticIntegrator
 from actionmd.io import InputError
 
 ARGON = 18

@@ -9,8 +9,8 @@ import pytest
 import torch
 from ase import units
 
-from actionmd.barostat import IsotropicBarostat, NPTIntegrator, internal_pressure
-from actionmd.thermostat import KB, SVRThermostat, VelocityVerletMap
+from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator, internal_pressure
+from actionmd.dynamics.thermostat import KB, SVRThermostat, VelocityVerletMap
 
 
 class GaussianGas:
@@ -148,7 +148,7 @@ def test_non_orthorhombic_cell_is_refused():
 
 def test_a_collapsing_cell_is_a_blow_up():
     """A cell that shrank by more than max_volume_change stops the run before the potential is called."""
-    from actionmd.barostat import UnphysicalState
+    from actionmd.dynamics.barostat import UnphysicalState
 
     q, p, masses, cell = _gas()
     gas = GaussianGas()

@@ -10,10 +10,10 @@ import pytest
 import torch
 from test_barostat import GaussianGas, _gas
 
-from actionmd.barostat import IsotropicBarostat, NPTIntegrator
-from actionmd.checkpoint import Interrupted, LoopCheckpoint, fingerprint
-from actionmd.md_rollout import run_steps
-from actionmd.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
+from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator
+from actionmd.dynamics.stepping import run_steps
+from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
+from actionmd.io.checkpoint import Interrupted, LoopCheckpoint, fingerprint
 
 STEPS, SAVE_EVERY = 60, 4
 

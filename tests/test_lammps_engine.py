@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actionmd.lammps_engine import lj_energy_forces
+from actionmd.potentials.lammps import lj_energy_forces
 
 EPS, SIGMA, CUT = 0.0104, 3.4, 10.0  # argon, paper SI I.2.5 (eV, A, A)
 

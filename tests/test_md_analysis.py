@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from actionmd.argon import rollout_metrics
-from actionmd.md_rollout import KB, kinetic_energy, temperature
+from actionmd.dynamics.stepping import KB, kinetic_energy, temperature
+from actionmd.systems.argon import rollout_metrics
 
 MASS = 39.948
 
@@ -71,8 +71,8 @@ def harmonic_wells(n=64, mass=16.0, period_fs=100.0):
 
 
 def test_nvt_rollout_reaches_the_thermostat_temperature_and_keeps_its_conserved_quantity():
-    from actionmd.md_rollout import run_ml_rollout
-    from actionmd.thermostat import SVRThermostat, VelocityVerletMap
+    from actionmd.dynamics.stepping import run_ml_rollout
+    from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap
 
     masses, forces, k = harmonic_wells()
     vv = VelocityVerletMap(forces, masses, dt_fs=4.0, substeps=4)

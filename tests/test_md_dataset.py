@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from actionmd import argon
+from actionmd.atomistic.dataset import run_pairs, split_runs
+from actionmd.atomistic.training import make_options, target_mean_squares
 from actionmd.io import InputError
-from actionmd.md_dataset import run_pairs, split_runs
-from actionmd.metatrain_training import make_options, target_mean_squares
-from actionmd.trajectory import read_trajectory, write_frames
+from actionmd.io.trajectory import read_trajectory, write_frames
+from actionmd.systems import argon
 
 BOX = 6.0
 MASS = 39.948
@@ -166,7 +166,7 @@ def test_training_resumes_only_from_a_model_checkpoint_that_loads(tmp_path):
     """metatrain's --restart auto took scaler.ckpt (newest) after an early interruption: every rerun failed."""
     import time as _time
 
-    from actionmd.metatrain_training import _resume_point
+    from actionmd.atomistic.training import _resume_point
 
     run = tmp_path / "outputs" / "2026-01-01" / "10-00-00"
     run.mkdir(parents=True)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from actionmd import mlip
 from actionmd.config import ROOT, ConfigError, check, resolve
 from actionmd.io import load_npz
+from actionmd.systems import crystals as mlip
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,8 @@ def test_reference_npt_rollout_conserves_the_extended_energy(aluminium, tmp_path
     H + PV + p_eps^2/2W - kT ln V - thermostat works stays constant while H itself does not."""
     from ase.build import bulk
 
-    from actionmd.md_dataset import write_initial
-    from actionmd.mlip import _thermal_momenta
+    from actionmd.atomistic.dataset import write_initial
+    from actionmd.systems.crystals import _thermal_momenta
 
     cfg = copy.deepcopy(aluminium)
     cfg["physics"]["barostat_tau"] = 200.0  # a fast barostat: the volume moves within the run

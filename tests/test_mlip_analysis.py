@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actionmd import mlip_analysis as mla
+from actionmd.analysis import crystals as mla
 from actionmd.io import InputError, save_npz
 
 N_GETE = 64

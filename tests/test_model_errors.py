@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from actionmd import model_errors
+from actionmd.atomistic import model_errors
 
 L = 6.0
 
@@ -77,7 +77,7 @@ def fake(monkeypatch):
             made["model"] = FakeModel(frames, kind, **kw)
             return made["model"]
 
-        monkeypatch.setattr("actionmd.atomistic_model.ExportedModel", factory)
+        monkeypatch.setattr("actionmd.atomistic.model.ExportedModel", factory)
 
     return use
 
@@ -121,7 +121,7 @@ def test_sign_flips_tell_a_per_atom_even_action_from_one_that_couples_momenta():
     """S_0(q) + sum_i p_i^2/2m Dt is even in each atom's momentum; adding c (sum_i p_i)^2 couples them."""
     import torch
 
-    from actionmd.model_errors import sign_flip_change
+    from actionmd.atomistic.model_errors import sign_flip_change
 
     dt, c = 2.0, 0.5
     gen = torch.Generator().manual_seed(1)

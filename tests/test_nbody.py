@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from actionmd.config import load
-from actionmd.fewbody import make_system
-from actionmd.nbody import GravitationalSystem, neighbour_trajectories, perturbed_starts, velocity_verlet
+from actionmd.fewbody.nbody import GravitationalSystem, neighbour_trajectories, perturbed_starts, velocity_verlet
+from actionmd.fewbody.steps import make_system
 
 FIGURE_EIGHT_PERIOD = 6.32591398  # Simo's figure eight (Chenciner and Montgomery 2000), E = -1.287
 SIMO_Q0, SIMO_P0 = np.array(conftest.SIMO_Q0), np.array(conftest.SIMO_P0)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actionmd.observables import mean_square_displacement, radial_distribution
+from actionmd.analysis.observables import mean_square_displacement, radial_distribution
 
 
 def test_ideal_gas_rdf_is_one():

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from conftest import SIMO_P0, SIMO_Q0
 
-from actionmd import fewbody
 from actionmd.config import load, resolve
+from actionmd.core.pairing import make_pairs, split_tail, with_time_reversal
+from actionmd.fewbody import steps as fewbody
+from actionmd.fewbody.nbody import velocity_verlet
 from actionmd.io import InputError, load_npz
-from actionmd.nbody import velocity_verlet
-from actionmd.pairing import make_pairs, split_tail, with_time_reversal
 
 
 def trajectory(n=100, bodies=2, dim=2, seed=0):

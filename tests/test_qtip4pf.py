@@ -1,4 +1,4 @@
-"""Tests of the q-TIP4P/f water model (:mod:`actionmd.qtip4pf`); units A, eV, e, u, fs."""
+"""Tests of the q-TIP4P/f water model (:mod:`actionmd.potentials.qtip4pf`); units A, eV, e, u, fs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ase import Atoms, units
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
-from actionmd.qtip4pf import (
+from actionmd.potentials.qtip4pf import (
     COULOMB_EV_A,
     KCAL_MOL_TO_EV,
     QTIP4PF,

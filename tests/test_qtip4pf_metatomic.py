@@ -1,5 +1,5 @@
-"""Tests of the exported q-TIP4P/f metatomic model (:mod:`actionmd.qtip4pf_metatomic`) against
-:class:`actionmd.qtip4pf.QTIP4PF`; units A, eV, eV/A, eV/A^3."""
+"""Tests of the exported q-TIP4P/f metatomic model (:mod:`actionmd.potentials.qtip4pf_metatomic`) against
+:class:`actionmd.potentials.qtip4pf.QTIP4PF`; units A, eV, eV/A, eV/A^3."""
 
 import math
 import os
@@ -10,8 +10,14 @@ import pytest
 import torch
 from ase import Atoms
 
-from actionmd.qtip4pf import QTIP4PF, QTIP4PFParameters, excluded_coulomb_energy, intramolecular_vectors, water_box
-from actionmd.qtip4pf_metatomic import QTIP4PFModule, export_qtip4pf
+from actionmd.potentials.qtip4pf import (
+    QTIP4PF,
+    QTIP4PFParameters,
+    excluded_coulomb_energy,
+    intramolecular_vectors,
+    water_box,
+)
+from actionmd.potentials.qtip4pf_metatomic import QTIP4PFModule, export_qtip4pf
 
 P = QTIP4PFParameters()
 #: Non-default Ewald parameters (the same ones must be given to the model and to QTIP4PF).
@@ -219,7 +225,7 @@ def test_batched_systems_and_selected_atoms(model_paths):
 
 def test_site_margin():
     """A tight margin (M sites ~0.15 A from their O) still finds every site pair; a too small one is refused."""
-    from actionmd.qtip4pf_metatomic import qtip4pf_atomistic_model
+    from actionmd.potentials.qtip4pf_metatomic import qtip4pf_atomistic_model
 
     atoms = distorted_box(2, seed=8, noise=0.02)
     e_ref, f_ref, _ = reference(atoms)

@@ -11,8 +11,8 @@ import pytest
 from ase import units
 
 from actionmd.io import InputError
-from actionmd.lammps_engine import lj_energy_forces
-from actionmd.reference_md import (
+from actionmd.potentials.lammps import lj_energy_forces
+from actionmd.potentials.lammps_lj import (
     LJArgon,
     MDProtocol,
     _LJSession,

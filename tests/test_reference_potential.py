@@ -1,6 +1,6 @@
-"""Tests of the exchangeable reference potentials (:mod:`actionmd.reference_potential`): EAM run by
-LAMMPS (:class:`actionmd.lammps_engine.LammpsEAMCalculator`), any ASE calculator (ASE's EMT here)
-and the toy Morse metatomic model (:mod:`actionmd.toy_potential`). Units A, eV, eV/A, eV/A^3;
+"""Tests of the exchangeable reference potentials (:mod:`actionmd.potentials.reference`): EAM run by
+LAMMPS (:class:`actionmd.potentials.lammps.LammpsEAMCalculator`), any ASE calculator (ASE's EMT here)
+and the toy Morse metatomic model (:mod:`actionmd.potentials.toy`). Units A, eV, eV/A, eV/A^3;
 stress in ASE's sign convention."""
 
 import warnings
@@ -11,8 +11,8 @@ from ase.build import bulk
 from ase.units import Bohr, Hartree
 
 from actionmd.io import InputError
-from actionmd.reference_potential import KINDS, Evaluator, calculator, check, describe, eam_file
-from actionmd.toy_potential import export_toy_potential, toy_energy
+from actionmd.potentials.reference import KINDS, Evaluator, calculator, check, describe, eam_file
+from actionmd.potentials.toy import export_toy_potential, toy_energy
 
 EAM_SPEC = {"kind": "eam", "file": "Al_jnp.eam"}
 

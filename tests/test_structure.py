@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from actionmd.fixed_point import SolverSettings, solve_midpoint
-from actionmd.integrators import DirectIntegrator, SymplecticIntegrator
-from actionmd.mlp import DirectMLP, GeneratingFunctionMLP
+from actionmd.core.fixed_point import SolverSettings, solve_midpoint
+from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
+from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP
 
 N_BODIES, DIM = 3, 2
 CONVERGED = SolverSettings(iterations=None, mixing=0.5, tolerance=1e-14, max_iterations=2000)

@@ -14,7 +14,7 @@ import torch
 from ase import units
 from scipy import stats
 
-from actionmd.thermostat import (
+from actionmd.dynamics.thermostat import (
     KB,
     OBABOIntegrator,
     SVRThermostat,

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from actionmd.augmentation import random_rotations, rotate
-from actionmd.fixed_point import SolverSettings
-from actionmd.integrators import SymplecticIntegrator
+from actionmd.core.augmentation import random_rotations, rotate
+from actionmd.core.fixed_point import SolverSettings
+from actionmd.core.integrators import SymplecticIntegrator
+from actionmd.core.pairing import Pairs, with_time_reversal
+from actionmd.fewbody.training import FewBodyData, Trainer, TrainingSettings, load_model
 from actionmd.io import InputError
-from actionmd.pairing import Pairs, with_time_reversal
-from actionmd.training import FewBodyData, Trainer, TrainingSettings, load_model
 
 DT = 0.5  # long step of the isotropic 2D harmonic oscillator H = (p^2 + q^2) / 2
 

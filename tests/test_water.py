@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from ase import units
 
-from actionmd import water
 from actionmd.io import InputError, load_npz
-from actionmd.qtip4pf import water_box
-from actionmd.trajectory import write_frames
+from actionmd.io.trajectory import write_frames
+from actionmd.potentials.qtip4pf import water_box
+from actionmd.systems import water
 
 PHYSICS = {
     "ewald_cutoff": 9.0,

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from actionmd.md_dataset import run_pairs
-from actionmd.qtip4pf import water_box
-from actionmd.trajectory import read_trajectory
-from actionmd.water_md import StatePointProtocol, run_state_point
+from actionmd.atomistic.dataset import run_pairs
+from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
+from actionmd.io.trajectory import read_trajectory
+from actionmd.potentials.qtip4pf import water_box
 
 
 @pytest.fixture(autouse=True)

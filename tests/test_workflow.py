@@ -103,7 +103,7 @@ def test_exported_qtip4pf_drives_ase_like_the_calculator(finished):
     import ase.io
     from metatomic_ase import MetatomicCalculator
 
-    from actionmd.qtip4pf import QTIP4PF
+    from actionmd.potentials.qtip4pf import QTIP4PF
 
     atoms = ase.io.read(finished / "results/water/reference/V1.00_T300.extxyz", index=-1)
     energy, forces = QTIP4PF().energy_forces(atoms.positions, atoms.cell.array, atoms.numbers)
@@ -130,9 +130,9 @@ def test_even_action_is_even_in_every_momentum_and_evaluated_once(finished):
     """argon's test preset trains actionmd's even-in-p architecture through metatrain; water the standard one."""
     import torch
 
-    from actionmd.atomistic_model import ExportedModel, SymmetrisedIncrement
-    from actionmd.model_errors import sign_flip_change
-    from actionmd.trajectory import read_trajectory
+    from actionmd.atomistic.model import ExportedModel, SymmetrisedIncrement
+    from actionmd.atomistic.model_errors import sign_flip_change
+    from actionmd.io.trajectory import read_trajectory
 
     models = {}
     for system in ("argon", "water"):

@@ -239,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                 "using %d threads, not %d: this process may run on %d CPUs", args.threads, requested, args.threads
             )
         _limit_threads(args.threads)
+    from actionmd.io import InputError
+
     from .config import ConfigError
-    from .io import InputError
 
     try:
         _run(args)
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _analysis(config: dict | None) -> dict:
-    from .io import InputError
+    from actionmd.io import InputError
 
     if config is None or "analysis" not in config:
         raise InputError("water metrics and figure need --config with the resolved 'analysis' section")
@@ -259,9 +260,11 @@ def _analysis(config: dict | None) -> dict:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from . import argon, fewbody, water
+    from actionmd.fewbody import steps as fewbody
+    from actionmd.io import InputError
+    from actionmd.systems import argon, water
+
     from .config import MLIP
-    from .io import InputError
 
     if args.command == "reference":
         fewbody.simulate_reference(args.config, args.out)
@@ -288,15 +291,15 @@ def _run(args: argparse.Namespace) -> None:
             raise InputError("md-dataset --system water needs --equilibrated (the rollouts' initial state)")
         water.build_dataset(args.config, args.trajectories, args.equilibrated, args.out_dir)
     elif args.command == "export-toy-potential":
-        from .toy_potential import export_toy_potential
+        from actionmd.potentials.toy import export_toy_potential
 
         export_toy_potential(args.out)
     elif args.command == "frontier":
-        from . import frontier
+        from actionmd.analysis import frontier
 
         frontier.make(args.system, args.metrics, args.pdf, args.png)
     elif args.command == "md-model-errors":
-        from . import model_errors
+        from actionmd.atomistic import model_errors
 
         rows = model_errors.summary(
             [("direct", args.direct, args.direct_val), ("symplectic", args.symplectic, args.symplectic_val)]
@@ -322,8 +325,9 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _run_mlip(args: argparse.Namespace) -> None:
-    from . import mlip, mlip_analysis
-    from .io import InputError
+    from actionmd.analysis import crystals as mlip_analysis
+    from actionmd.io import InputError
+    from actionmd.systems import crystals as mlip
 
     model = getattr(args, "potential_model", None)
     if args.command == "mlip-ramp":

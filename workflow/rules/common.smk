@@ -19,12 +19,12 @@ from actionmd.config import (
     typed_overrides,
 )  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
-from actionmd.mlip import structure_name, structures  # noqa: E402
-from actionmd.fixed_point import SolverSettings  # noqa: E402
+from actionmd.systems.crystals import structure_name, structures  # noqa: E402
+from actionmd.core.fixed_point import SolverSettings  # noqa: E402
 from actionmd.io import InputError  # noqa: E402
-from actionmd.frontier import metrics_file  # noqa: E402
-from actionmd.rollout import method_name, parse_method  # noqa: E402
-from actionmd.water import state_point_name, state_points  # noqa: E402
+from actionmd.analysis.frontier import metrics_file  # noqa: E402
+from actionmd.fewbody.rollout import method_name, parse_method  # noqa: E402
+from actionmd.systems.water import state_point_name, state_points  # noqa: E402
 
 # nested --config values (solver={mixing: 0.5}) arrive as strings: type them like YAML
 update_config(config, typed_overrides(workflow.config_settings.config))
@@ -189,7 +189,7 @@ def potential_configured(system):
     """False (with a message) when the system's potential is not available here: a metatomic
     model with no path in config, or an ASE calculator whose package is not installed.
     """
-    from actionmd.reference_potential import check as check_potential
+    from actionmd.potentials.reference import check as check_potential
 
     potential = resolve(config, system)["potential"]
     if potential["kind"] == "metatomic" and potential["path"] is None:
@@ -209,7 +209,7 @@ def potential_configured(system):
 
 def reference_potential(wildcards):
     """The reference potential's file as an input; a missing or unreadable one stops the DAG here."""
-    from actionmd.reference_potential import check as check_potential
+    from actionmd.potentials.reference import check as check_potential
 
     potential = resolve(config, wildcards.system)["potential"]
     if potential["kind"] == "toy":

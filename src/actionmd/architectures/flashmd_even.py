@@ -4,11 +4,11 @@ In metatrain's ``experimental.flashmd_symplectic`` the momenta enter S only thro
 per-atom node encoder, an MLP of p_i. Here that MLP sees p_i and -p_i and its two
 outputs are summed, so S(q, s_1 p_1, ..., s_N p_N) = S(q, p) for every choice of
 signs: S is even in p (time reversal), and its increments need one evaluation instead
-of the two (+p, -p) that :class:`actionmd.atomistic_model.SymmetrisedIncrement` makes
+of the two (+p, -p) that :class:`actionmd.atomistic.model.SymmetrisedIncrement` makes
 of a general S. Even per atom is a restriction: S cannot hold p_i . A . p_j terms
 between atoms (the exact S has them from order Dt^3). The standard model trained on
 water has none either, to float32 precision (README, "Benchmark"; measured with
-``python -m actionmd.model_errors --coupling``), so the restriction costs nothing
+``python -m actionmd.atomistic.model_errors --coupling``), so the restriction costs nothing
 that model had.
 
 Everything else (hyperparameters, trainer, losses, checkpoints) is metatrain's; the

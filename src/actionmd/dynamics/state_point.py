@@ -6,7 +6,7 @@ step ``nvt_dt``), then run at constant energy with velocity Verlet (step
 ``nve_dt``), and every ``save_every``-th NVE state is kept. Positions stay
 unwrapped (ASE's integrators never fold them back into the cell), momenta are
 ASE's ((eV*u)^(1/2)), energies eV, times fs. The frames feed the same pairing
-and datasets as argon (:mod:`actionmd.md_dataset`).
+and datasets as argon (:mod:`actionmd.atomistic.dataset`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import LoopCheckpoint
-from .trajectory import write_frames
+from actionmd.io.checkpoint import LoopCheckpoint
+from actionmd.io.trajectory import write_frames
 
 CHUNK = 200  # Langevin steps between chances to checkpoint
 
@@ -98,7 +98,7 @@ def run_state_point(
     except ImportError:  # pragma: no cover
         from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
-    from .qtip4pf import QTIP4PFCalculator
+    from actionmd.potentials.qtip4pf import QTIP4PFCalculator
 
     atoms = atoms.copy()
     atoms.calc = calculator or QTIP4PFCalculator()

@@ -1,10 +1,10 @@
 """Liquid argon (SI I.2.5, I.4.5, Fig. 5): the steps of the atomistic workflow.
 
-Reference MD on LAMMPS (:mod:`actionmd.reference_md`) -> metatrain datasets
-(:mod:`actionmd.md_dataset`) -> FlashMD models trained and exported with
-metatrain (:mod:`actionmd.metatrain_training`) -> NVE rollouts with the direct
-and the symplectic map (:mod:`actionmd.md_rollout`, evaluated through
-:mod:`actionmd.atomistic_model`) -> metrics and the figure. ``cfg`` is the
+Reference MD on LAMMPS (:mod:`actionmd.potentials.lammps_lj`) -> metatrain datasets
+(:mod:`actionmd.atomistic.dataset`) -> FlashMD models trained and exported with
+metatrain (:mod:`actionmd.atomistic.training`) -> NVE rollouts with the direct
+and the symplectic map (:mod:`actionmd.dynamics.stepping`, evaluated through
+:mod:`actionmd.atomistic.model`) -> metrics and the figure. ``cfg`` is the
 resolved config of the system (:func:`actionmd.config.resolve`): ``physics``,
 ``reference``, ``pairing``, ``training``, ``rollout``, ``solver``, ``device``.
 Units: A, fs (ps in the figure and metrics), eV, u, (eV*u)^(1/2).
@@ -18,21 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import LoopCheckpoint
-from .io import atomic_path, save_npz
-from .observables import drift
+from actionmd.analysis.observables import drift
+from actionmd.io import atomic_path, save_npz
+from actionmd.io.checkpoint import LoopCheckpoint
 
 log = logging.getLogger(__name__)
 
 
 def lj_system(physics: dict[str, Any]):
-    from .reference_md import LJArgon
+    from actionmd.potentials.lammps_lj import LJArgon
 
     return LJArgon(**{**physics, "cells": tuple(physics["cells"])})
 
 
 def md_protocol(reference: dict[str, Any]):
-    from .reference_md import MDProtocol
+    from actionmd.potentials.lammps_lj import MDProtocol
 
     return MDProtocol(
         dt=reference["dt"],
@@ -44,7 +44,7 @@ def md_protocol(reference: dict[str, Any]):
 
 def simulate_reference(cfg: dict[str, Any], run: int, out: str | Path, workdir: str | Path | None = None) -> None:
     """One reference run (NPT equilibration, then NVE frames) with seed ``reference.seed + run``."""
-    from .reference_md import run_reference
+    from actionmd.potentials.lammps_lj import run_reference
 
     seed = cfg["reference"]["seed"] + run
     log.info("reference run %d (seed %d)", run, seed)
@@ -53,8 +53,8 @@ def simulate_reference(cfg: dict[str, Any], run: int, out: str | Path, workdir: 
 
 def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: str | Path) -> dict[str, int]:
     """Datasets split by run; the first frame of each held-out run is a rollout's initial state."""
-    from .md_dataset import _atoms, build_datasets, split_runs, write_initial
-    from .trajectory import read_trajectory
+    from actionmd.atomistic.dataset import _atoms, build_datasets, split_runs, write_initial
+    from actionmd.io.trajectory import read_trajectory
 
     pair, ref = cfg["pairing"], cfg["reference"]
     splits = split_runs(len(trajectories), pair["validation_runs"], pair["held_out_runs"])
@@ -74,9 +74,9 @@ def long_step(cfg: dict[str, Any]) -> float:
 def train_model(
     kind: str, cfg: dict[str, Any], dataset_dir: str | Path, workdir: str | Path, out: str | Path, threads: int = 1
 ) -> None:
-    from .md_dataset import species_masses
-    from .metatrain_training import make_options, train
-    from .training import pick_device
+    from actionmd.atomistic.dataset import species_masses
+    from actionmd.atomistic.training import make_options, train
+    from actionmd.fewbody.training import pick_device
 
     dataset_dir = Path(dataset_dir).resolve()
     options = make_options(
@@ -92,7 +92,7 @@ def train_model(
 
 
 def _initial_state(path: str | Path):
-    from .trajectory import read_trajectory
+    from actionmd.io.trajectory import read_trajectory
 
     traj = read_trajectory(path, require_continuous=False)
     return traj, traj.positions[0], traj.momenta[0]
@@ -110,10 +110,10 @@ def run_rollout(
     """One NVE rollout from the first held-out state: 'reference' (LAMMPS VV at dt) or an ML method."""
     import torch
 
-    from .md_rollout import kinetic_energy, load_ml_maps, run_ml_rollout, temperature
-    from .reference_md import potential_energies, run_nve
-    from .rollout import parse_method
-    from .training import pick_device
+    from actionmd.dynamics.stepping import kinetic_energy, load_ml_maps, run_ml_rollout, temperature
+    from actionmd.fewbody.rollout import parse_method
+    from actionmd.fewbody.training import pick_device
+    from actionmd.potentials.lammps_lj import potential_energies, run_nve
 
     torch.set_num_threads(threads)
     model, iterations = parse_method(method)
@@ -192,7 +192,7 @@ REQUIRED = ("time", "potential_energy", "kinetic_energy", "temperature", "wall_t
 
 
 def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
-    from .rollout import load_rollouts
+    from actionmd.fewbody.rollout import load_rollouts
 
     return load_rollouts(paths, REQUIRED)
 
@@ -222,7 +222,7 @@ def rollout_metrics(roll: dict[str, Any]) -> dict[str, Any]:
 
 
 def _order(methods: list[str]) -> list[str]:
-    from .rollout import parse_method
+    from actionmd.fewbody.rollout import parse_method
 
     def key(m: str) -> tuple[int, float]:
         kind, k = parse_method(m)
@@ -247,7 +247,7 @@ LABELS = {"reference": "reference VV (1 fs)", "direct": "direct"}
 
 def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None = None) -> None:
     """Fig. 5: total energy per atom minus its initial value, and kinetic temperature, vs time."""
-    from .figures import _save, label, plt
+    from actionmd.analysis.plotting import _save, label, plt
 
     rollouts = load_rollouts(paths)
     methods = _order(list(rollouts))

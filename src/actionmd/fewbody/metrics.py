@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .rollout import parse_method
+from actionmd.fewbody.rollout import parse_method
 
 COLUMNS = [
     "method",
@@ -37,7 +37,7 @@ COLUMNS = [
 
 
 def rollout_metrics(roll: dict, reference: dict) -> dict:
-    """Metrics of one rollout (arrays as written by :func:`actionmd.rollout.Rollout.arrays`)."""
+    """Metrics of one rollout (arrays as written by :func:`actionmd.fewbody.rollout.Rollout.arrays`)."""
     meta = roll["meta"]
     method = meta["method"]
     model, k = parse_method(method)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .io import InputError
+from actionmd.io import InputError
 
 OUTPUTS = ("position", "momentum")
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from ase import units
 
-from .checkpoint import restore, state_of
+from actionmd.io.checkpoint import restore, state_of
 
 KB = units.kB  # Boltzmann constant, eV/K
 

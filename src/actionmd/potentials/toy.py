@@ -35,7 +35,7 @@ from metatomic.torch import (
     System,
 )
 
-from .metatomic_energy import energy_output
+from actionmd.potentials.metatomic_energy import energy_output
 
 #: Morse well depth (eV), stiffness (1/A), equilibrium distance (A), switch start and cutoff (A).
 DEPTH = 0.25
@@ -129,7 +129,7 @@ def toy_atomistic_model() -> AtomisticModel:
             f"species pair (D = {DEPTH} eV, a = {STIFFNESS} 1/A, r0 = {R0} A), cosine switch from {R_ON} A "
             f"to the cutoff {CUTOFF} A."
         ),
-        references={"implementation": ["actionmd.toy_potential"]},
+        references={"implementation": ["actionmd.potentials.toy"]},
     )
     capabilities = ModelCapabilities(
         outputs={"energy": ModelOutput(unit="eV", sample_kind="atom")},
@@ -146,7 +146,7 @@ def export_toy_potential(path: str | os.PathLike) -> None:
     """Save the toy Morse metatomic model (TorchScript ``.pt``) to ``path``, atomically (temporary file + rename).
 
     Load it with ``metatomic_ase.MetatomicCalculator(path)`` (or
-    :func:`actionmd.reference_potential.calculator` with ``{"kind": "toy"}``).
+    :func:`actionmd.potentials.reference.calculator` with ``{"kind": "toy"}``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .fixed_point import SolverSettings
-from .integrators import DirectIntegrator, SymplecticIntegrator
-from .io import load_npz
-from .nbody import GravitationalSystem, velocity_verlet
+from actionmd.core.fixed_point import SolverSettings
+from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
+from actionmd.fewbody.nbody import GravitationalSystem, velocity_verlet
+from actionmd.io import load_npz
 
 log = logging.getLogger(__name__)
 

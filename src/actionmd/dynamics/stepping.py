@@ -6,7 +6,7 @@ fixed-point iterations (or converged), and every ``save_every``-th state is kept
 The reference potential energy of every saved frame is then computed with the
 reference engine, so the total energy H = K + V is known for every method; the
 wall time covers the ML steps only. With a thermostat (NVT), each long step is
-the OBABO split of :class:`actionmd.thermostat.OBABOIntegrator` (half a
+the OBABO split of :class:`actionmd.dynamics.thermostat.OBABOIntegrator` (half a
 thermostat step, the map, half a thermostat step) and the energy the
 thermostat has added so far is saved with every frame (``thermostat_work``,
 eV), so that H - thermostat_work, the conserved quantity, is known. A run that blows up (non-finite state or a
@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from ase import units
 
-from .barostat import UnphysicalState
-from .checkpoint import LoopCheckpoint, restore, state_of
-from .fixed_point import SolverSettings
-from .integrators import DirectIntegrator, SymplecticIntegrator
-from .rollout import solver_record
+from actionmd.core.fixed_point import SolverSettings
+from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
+from actionmd.dynamics.barostat import UnphysicalState
+from actionmd.fewbody.rollout import solver_record
+from actionmd.io.checkpoint import LoopCheckpoint, restore, state_of
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,12 @@ def load_ml_maps(
     """The exported models of a rollout as maps: (direct map, symmetrised increment or None, solver settings or None).
 
     ``method`` 'direct', 'symplectic_k<K>' or 'symplectic_converged', ``traj`` the
-    :class:`actionmd.trajectory.Trajectory` whose atoms and cell the models run on; models trained
+    :class:`actionmd.io.trajectory.Trajectory` whose atoms and cell the models run on; models trained
     for another long step than ``long_step`` (fs) are refused.
     """
-    from .atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
-    from .io import InputError
-    from .rollout import parse_method
+    from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
+    from actionmd.fewbody.rollout import parse_method
+    from actionmd.io import InputError
 
     model, iterations = parse_method(method)
     if direct is None or (model == "symplectic" and symplectic is None):
@@ -109,7 +109,7 @@ def run_ml_rollout(
 ) -> dict[str, Any]:
     """Roll out the direct map (``increment`` None) or the symplectic corrector; arrays per saved frame.
 
-    ``thermostat``: an :class:`actionmd.thermostat.SVRThermostat` for NVT (None: NVE), applied
+    ``thermostat``: an :class:`actionmd.dynamics.thermostat.SVRThermostat` for NVT (None: NVE), applied
     for ``long_step`` fs around every step. ``map_step``: the maps' Dt (fs; default
     ``long_step``), for the converged solve's free-flight preconditioner.
     """
@@ -124,7 +124,7 @@ def run_ml_rollout(
         integrator = SymplecticIntegrator(increment, direct, settings, scale)
     stepper = integrator
     if thermostat is not None:
-        from .thermostat import OBABOIntegrator
+        from actionmd.dynamics.thermostat import OBABOIntegrator
 
         if long_step is None:
             raise ValueError("an NVT rollout needs the long step (fs) for its thermostat")
@@ -158,7 +158,7 @@ def run_steps(
     ``checkpoint``: the loop's state (step, q, p, the frames so far, the stepper's
     ``checkpoint_state()``, elapsed wall time) is saved there between steps, and a saved state of
     the same job is resumed: the frames are those of an uninterrupted run (see
-    :mod:`actionmd.checkpoint`). The caller removes it once the output is written.
+    :mod:`actionmd.io.checkpoint`). The caller removes it once the output is written.
     """
     if steps % save_every:
         raise ValueError(f"steps ({steps}) must be a multiple of save_every ({save_every})")

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .io import InputError, atomic_path, load_npz
-from .observables import drift
+from actionmd.analysis.observables import drift
+from actionmd.io import InputError, atomic_path, load_npz
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,7 +103,7 @@ def _load(
 
 
 def _order(methods: list[str]) -> list[str]:
-    from .argon import _order as order
+    from actionmd.systems.argon import _order as order
 
     return order(methods)
 
@@ -333,7 +333,7 @@ def gete_energy_zero(rolls: dict[str, list[dict[str, Any]]]) -> tuple[float, str
 def gete_plot(rolls: dict[str, list[dict[str, Any]]], pdf: str | Path, png: str | Path | None = None) -> None:
     """Fig. 3: (a) potential energy per atom vs log time, mean over runs with the min-max band over runs;
     (b) T_Ge - T_Te (K) per method over the second half of the runs, mean over runs +- std over runs."""
-    from .figures import _save, label, plt
+    from actionmd.analysis.plotting import _save, label, plt
 
     methods = _order(list(rolls))
     colors = _colors(methods, plt)
@@ -534,7 +534,7 @@ def aluminium_plot(
     """
     import pandas as pd
 
-    from .figures import _save, label, plt
+    from actionmd.analysis.plotting import _save, label, plt
 
     if not isinstance(table, pd.DataFrame):
         path = Path(table)

@@ -48,8 +48,8 @@ import numpy as np
 import torch
 from ase import units
 
-from .checkpoint import restore, state_of
-from .thermostat import KB, LongStepMap, SVRThermostat, kinetic_energy
+from actionmd.dynamics.thermostat import KB, LongStepMap, SVRThermostat, kinetic_energy
+from actionmd.io.checkpoint import restore, state_of
 
 Evaluate = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 """(positions (N, 3) A, cell (3, 3) A) -> (energy eV, forces (N, 3) eV/A, stress (3, 3) eV/A^3, ASE sign)."""
@@ -295,7 +295,7 @@ class NPTIntegrator:
     def state(self, q: torch.Tensor, p: torch.Tensor) -> dict[str, np.ndarray]:
         """Per-frame record: cell, volume, potential energy, cell-thermostat work, p_eps, conserved quantity.
 
-        The particle thermostat's work is ``thermostat_work``, which :func:`actionmd.md_rollout.run_steps`
+        The particle thermostat's work is ``thermostat_work``, which :func:`actionmd.dynamics.stepping.run_steps`
         records for every stepper that has it.
         """
         self.potential_energy = float(self.evaluate(q.numpy(), self.cell)[0])  # cached after a step

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import InputError
+from actionmd.io import InputError
 
 COLUMNS = ("model", "evaluation", "target", "species", "rmse", "target_rms", "relative", "odd_fraction")
 UNITS = {"position": "A", "momentum": "(eV*u)^(1/2)"}
@@ -43,7 +43,7 @@ def _read(path: Path):
 
 def _frames_and_model(model_path: str | Path, val_set: str | Path):
     """The validation frames and the exported model set up for their atoms (types, masses, first cell)."""
-    from .atomistic_model import ExportedModel
+    from actionmd.atomistic.model import ExportedModel
 
     frames = _read(Path(val_set))
     first = frames[0]
@@ -168,7 +168,7 @@ def write_summary(rows: list[dict], out: str | Path) -> None:
     """The rows as CSV (atomically), units in the header of the error columns."""
     import pandas as pd
 
-    from .io import atomic_path
+    from actionmd.io import atomic_path
 
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["unit"] = frame["target"].map(UNITS)
@@ -193,9 +193,9 @@ def step_errors_by_iterations(
     """
     import torch
 
-    from .atomistic_model import DirectMap, ExportedModel, SymmetrisedIncrement
-    from .fixed_point import SolverSettings, solve_midpoint
-    from .md_rollout import half_step_over_mass
+    from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
+    from actionmd.core.fixed_point import SolverSettings, solve_midpoint
+    from actionmd.dynamics.stepping import half_step_over_mass
 
     frames = _read(Path(val_set))[::every]
     first = frames[0]
@@ -272,7 +272,7 @@ def momentum_coupling(symplectic_path: str | Path, val_set: str | Path, every: i
     """:func:`sign_flip_change` of an exported generating function (made even in p) on validation midpoints."""
     import torch
 
-    from .atomistic_model import SymmetrisedIncrement
+    from actionmd.atomistic.model import SymmetrisedIncrement
 
     frames, model = _frames_and_model(symplectic_path, val_set)
     increment = SymmetrisedIncrement(model)

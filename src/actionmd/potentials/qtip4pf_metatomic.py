@@ -1,6 +1,6 @@
 """The q-TIP4P/f water potential as an exported metatomic model.
 
-:class:`QTIP4PFModule` computes the same energy as :class:`actionmd.qtip4pf.QTIP4PF` (see
+:class:`QTIP4PFModule` computes the same energy as :class:`actionmd.potentials.qtip4pf.QTIP4PF` (see
 that module for the physics) as a TorchScript-compatible module following metatomic's
 ``ModelInterface``, so that any metatomic-aware engine (ASE's ``MetatomicCalculator``,
 LAMMPS, i-PI) can run q-TIP4P/f; :func:`export_qtip4pf` wraps it in an
@@ -59,8 +59,8 @@ from metatomic.torch import (
     System,
 )
 
-from .metatomic_energy import energy_output
-from .qtip4pf import COULOMB_EV_A, QTIP4PFParameters
+from actionmd.potentials.metatomic_energy import energy_output
+from actionmd.potentials.qtip4pf import COULOMB_EV_A, QTIP4PFParameters
 
 #: Extra neighbour-list range (A) beyond the Ewald cutoff: an atom pair's distance differs from
 #: its site pair's by at most twice the O -> M distance, which must stay below half of this.
@@ -76,7 +76,7 @@ class QTIP4PFModule(torch.nn.Module):
     """q-TIP4P/f energy (eV) of periodic water, following metatomic's ``ModelInterface``.
 
     ``ewald_cutoff`` (A), ``smearing`` (A) and ``lr_wavelength`` (A) have the meaning of
-    :class:`actionmd.qtip4pf.QTIP4PF`'s; ``site_margin`` (A) is added to the Ewald cutoff for
+    :class:`actionmd.potentials.qtip4pf.QTIP4PF`'s; ``site_margin`` (A) is added to the Ewald cutoff for
     the neighbour list (see :data:`SITE_MARGIN`). Float parameters of the force field come from
     ``parameters`` (defaults: the paper's).
     """
@@ -378,7 +378,7 @@ def qtip4pf_atomistic_model(
             f"smearing {smearing} A, lr_wavelength {lr_wavelength} A, tin-foil boundary). Atoms ordered O H H "
             "per molecule, orthorhombic periodic cell."
         ),
-        references={"model": [REFERENCE], "implementation": ["actionmd.qtip4pf_metatomic"]},
+        references={"model": [REFERENCE], "implementation": ["actionmd.potentials.qtip4pf_metatomic"]},
     )
     capabilities = ModelCapabilities(
         outputs={"energy": ModelOutput(unit="eV", sample_kind="atom")},
@@ -401,7 +401,7 @@ def export_qtip4pf(
 ) -> None:
     """Save the q-TIP4P/f metatomic model (TorchScript ``.pt``) to ``path``, atomically (temporary file + rename).
 
-    Ewald parameters as in :class:`actionmd.qtip4pf.QTIP4PF` (A); ``supported_devices`` as in
+    Ewald parameters as in :class:`actionmd.potentials.qtip4pf.QTIP4PF` (A); ``supported_devices`` as in
     :func:`qtip4pf_atomistic_model`; ``site_margin`` (A) as in :class:`QTIP4PFModule`. Load it
     with ``metatomic.torch.load_atomistic_model`` or ``metatomic_ase.MetatomicCalculator(path)``.
     """

@@ -1,24 +1,24 @@
 """Crystals driven by a reference ML potential: GeTe (SI I.2.4, I.4.4, Fig. 3) and aluminium (I.2.6, I.4.6, Table 1).
 
-The reference potential is exchangeable (:mod:`actionmd.reference_potential`):
+The reference potential is exchangeable (:mod:`actionmd.potentials.reference`):
 PET-MAD or any exported metatomic model, a classical EAM run by LAMMPS, or the
 toy metatomic model of the tests. The steps:
 
 1. :func:`ramp`: from the crystal, an NPT heating ramp and a cooling ramp (SVR
-   thermostat, isotropic BZP barostat, :mod:`actionmd.barostat`) collect one
+   thermostat, isotropic BZP barostat, :mod:`actionmd.dynamics.barostat`) collect one
    structure (positions, momenta, cell) each time the target temperature
    crosses a grid temperature, on both legs.
 2. :func:`simulate_structure`: each structure is thermalised with Langevin NVT
-   and run with NVE velocity Verlet (:mod:`actionmd.water_md`, ASE's
+   and run with NVE velocity Verlet (:mod:`actionmd.dynamics.state_point`, ASE's
    integrators driving the reference potential); its frames are the data.
 3. :func:`build_dataset`: pairs at a lag of ``pairing.lag`` steps, split by
-   structure (:mod:`actionmd.md_dataset`); FlashMD models are trained as for
+   structure (:mod:`actionmd.atomistic.dataset`); FlashMD models are trained as for
    argon and water.
 4. GeTe, :func:`quench`: a liquid at ``liquid.temperature`` (SVR), samples every
    ``sample_every`` steps, each quenched to the rollout temperature: the
    initial states of the glassy-relaxation runs.
 5. :func:`run_rollout`: NVT (GeTe: OBABO with a weak SVR thermostat) or NPT
-   (aluminium: :class:`actionmd.barostat.NPTIntegrator`) rollouts with the
+   (aluminium: :class:`actionmd.dynamics.barostat.NPTIntegrator`) rollouts with the
    reference potential at its own step ('reference') or the ML maps at the long
    step. The NPT maps call the reference potential once per long step, for the
    stress the barostat needs; the wall time includes that call.
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import LoopCheckpoint
-from .io import InputError, save_npz
+from actionmd.io import InputError, save_npz
+from actionmd.io.checkpoint import LoopCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -73,28 +73,28 @@ def structure_name(leg: str, temperature: int) -> str:
 
 def potential_label(cfg: dict[str, Any]) -> str:
     """The reference potential in one line (tables, figure titles, logs)."""
-    from .reference_potential import describe
+    from actionmd.potentials.reference import describe
 
     return describe(cfg["potential"]["name"], cfg["potential"])
 
 
 def calculator(cfg: dict[str, Any], model: str | Path | None, threads: int = 1):
     """ASE calculator (energy, forces, stress) of the configured reference potential (``cfg["potential"]``)."""
-    from .reference_potential import calculator as make
+    from actionmd.potentials.reference import calculator as make
 
     return make(cfg["potential"], model, threads)
 
 
 def evaluator(cfg: dict[str, Any], numbers: np.ndarray, model: str | Path | None, threads: int = 1):
     """(q, cell) -> (energy, forces, stress) of the reference potential, caching its last state."""
-    from .reference_potential import Evaluator
+    from actionmd.potentials.reference import Evaluator
 
     return Evaluator(calculator(cfg, model, threads), numbers)
 
 
 def _thermal_momenta(masses: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """Maxwell-Boltzmann momenta ((eV*u)^(1/2)) at ``temperature`` with zero total momentum."""
-    from .thermostat import KB
+    from actionmd.dynamics.thermostat import KB
 
     p = rng.standard_normal((len(masses), 3)) * np.sqrt(masses * KB * temperature)[:, None]
     return p - masses[:, None] * p.sum(0) / masses.sum()
@@ -123,10 +123,10 @@ def ramp(cfg: dict[str, Any], out: str | Path, model: str | Path | None = None, 
     """
     import torch
 
-    from .barostat import IsotropicBarostat, NPTIntegrator
-    from .checkpoint import restore
-    from .thermostat import SVRThermostat
-    from .trajectory import write_frames
+    from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator
+    from actionmd.dynamics.thermostat import SVRThermostat
+    from actionmd.io.checkpoint import restore
+    from actionmd.io.trajectory import write_frames
 
     torch.set_num_threads(threads)
     phys, rp = cfg["physics"], cfg["ramp"]
@@ -211,8 +211,8 @@ def simulate_structure(
     """One structure: Langevin NVT at ``temperature`` in the ramp's cell, then NVE frames."""
     import torch
 
-    from .trajectory import write_frames
-    from .water_md import StatePointProtocol, run_state_point
+    from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
+    from actionmd.io.trajectory import write_frames
 
     torch.set_num_threads(threads)
     points = structures(cfg)
@@ -237,8 +237,8 @@ def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: 
     The initial state is the last NVE frame of the heating-leg structure closest to the
     rollout temperature (aluminium: the crystal at 300 K).
     """
-    from .md_dataset import build_datasets, write_initial
-    from .water import last_frame, split_state_points
+    from actionmd.atomistic.dataset import build_datasets, write_initial
+    from actionmd.systems.water import last_frame, split_state_points
 
     pair, ref = cfg["pairing"], cfg["reference"]
     points = structures(cfg)
@@ -265,8 +265,8 @@ def quench(
     """
     import torch
 
-    from .thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
-    from .trajectory import write_frames
+    from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
+    from actionmd.io.trajectory import write_frames
 
     torch.set_num_threads(threads)
     phys, qc, runs = cfg["physics"], cfg["quench"], cfg["rollout"]["runs"]
@@ -355,13 +355,13 @@ def run_rollout(
     """
     import torch
 
-    from .barostat import IsotropicBarostat, NPTIntegrator
-    from .integrators import DirectIntegrator, SymplecticIntegrator
-    from .md_rollout import half_step_over_mass, kinetic_energy, load_ml_maps, run_steps, temperature
-    from .rollout import parse_method
-    from .thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap, species_temperatures
-    from .training import pick_device
-    from .trajectory import read_trajectory
+    from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
+    from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator
+    from actionmd.dynamics.stepping import half_step_over_mass, kinetic_energy, load_ml_maps, run_steps, temperature
+    from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap, species_temperatures
+    from actionmd.fewbody.rollout import parse_method
+    from actionmd.fewbody.training import pick_device
+    from actionmd.io.trajectory import read_trajectory
 
     torch.set_num_threads(threads)
     kind, _ = parse_method(method)

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .checkpoint import fingerprint
-from .io import InputError, atomic_path
+from actionmd.io import InputError, atomic_path
+from actionmd.io.checkpoint import fingerprint
 
 ARCHITECTURES = {"direct": "experimental.flashmd", "symplectic": "experimental.flashmd_symplectic"}
 TARGET_KEYS = {

@@ -34,9 +34,9 @@ import ase.io
 import numpy as np
 from ase import Atoms, units
 
-from .checkpoint import pause_after_save
-from .io import InputError, atomic_path
-from .lammps_engine import new_lammps
+from actionmd.io import InputError, atomic_path
+from actionmd.io.checkpoint import pause_after_save
+from actionmd.potentials.lammps import new_lammps
 
 Progress = Callable[[str], Any] | None
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import InputError, atomic_path
+from actionmd.io import InputError, atomic_path
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import rollout
-from .analysis import metrics_table
-from .figures import PLOTTERS
-from .fixed_point import SolverSettings
-from .io import InputError, atomic_path, load_npz, save_npz
-from .nbody import GravitationalSystem, neighbour_trajectories, velocity_verlet
-from .pairing import Pairs, make_pairs, split_tail, with_time_reversal
-from .rollout import parse_method, run_model_rollout, run_verlet_rollout
-from .training import FewBodyData, Trainer, TrainingSettings, load_model
+from actionmd.analysis.plotting import PLOTTERS
+from actionmd.core.fixed_point import SolverSettings
+from actionmd.core.pairing import Pairs, make_pairs, split_tail, with_time_reversal
+from actionmd.fewbody import rollout
+from actionmd.fewbody.metrics import metrics_table
+from actionmd.fewbody.nbody import GravitationalSystem, neighbour_trajectories, velocity_verlet
+from actionmd.fewbody.rollout import parse_method, run_model_rollout, run_verlet_rollout
+from actionmd.fewbody.training import FewBodyData, Trainer, TrainingSettings, load_model
+from actionmd.io import InputError, atomic_path, load_npz, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def simulate_reference(cfg: dict[str, Any], out: str | Path) -> None:
     """Velocity Verlet at the reference step from the configured initial state; every step saved.
 
     With ``reference.neighbours``, also the trajectories of perturbed copies of the initial state
-    (:func:`actionmd.nbody.neighbour_trajectories`), saved every ``save_every`` steps as
+    (:func:`actionmd.fewbody.nbody.neighbour_trajectories`), saved every ``save_every`` steps as
     ``neighbours_q`` and ``neighbours_p`` (frames, trajectories, N, d).
     """
     system, q0, p0 = make_system(cfg["physics"])
@@ -159,7 +159,7 @@ def run_rollout(
     direct: str | Path | None = None,
     symplectic: str | Path | None = None,
 ) -> None:
-    """Roll out one method (see :func:`actionmd.rollout.parse_method`) for the configured steps."""
+    """Roll out one method (see :func:`actionmd.fewbody.rollout.parse_method`) for the configured steps."""
     system, q0, p0 = make_system(cfg["physics"])
     dt_ref = cfg["reference"]["dt"]
     lag = cfg["pairing"]["lag"]

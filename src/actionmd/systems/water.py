@@ -1,18 +1,18 @@
 """Liquid water with q-TIP4P/f (SI I.2.3, I.4.3, Fig. 2): the steps of the water workflow.
 
-Reference data: a box of q-TIP4P/f water (:mod:`actionmd.qtip4pf`) equilibrated
+Reference data: a box of q-TIP4P/f water (:mod:`actionmd.potentials.qtip4pf`) equilibrated
 as a 300 K liquid at the experimental density, then one independent run per
 state point of the grid (cell volume scale) x (temperature): Langevin NVT, then
-NVE velocity Verlet frames (:mod:`actionmd.water_md`). Pairs at a lag of 8 steps
-(2 fs) feed the FlashMD models (:mod:`actionmd.md_dataset`,
-:mod:`actionmd.metatrain_training`); state points, not frames, are split
+NVE velocity Verlet frames (:mod:`actionmd.dynamics.state_point`). Pairs at a lag of 8 steps
+(2 fs) feed the FlashMD models (:mod:`actionmd.atomistic.dataset`,
+:mod:`actionmd.atomistic.training`); state points, not frames, are split
 between training and validation. Rollouts are NVT at the rollout temperature
 with the OBABO split and stochastic velocity rescaling around the long-step
-map (:mod:`actionmd.thermostat`): the reference is q-TIP4P/f velocity Verlet at
+map (:mod:`actionmd.dynamics.thermostat`): the reference is q-TIP4P/f velocity Verlet at
 the MD step in the same split. Analyses: drift of the conserved quantity
 H - (energy added by the thermostat), kinetic temperatures of O and H, the O-O
 radial distribution function and the O mean-square displacement
-(:mod:`actionmd.observables`).
+(:mod:`actionmd.analysis.observables`).
 
 ``cfg`` is the resolved config of the system (:func:`actionmd.config.resolve`).
 Units: A, fs (ps in the figure and metrics), eV, u, (eV*u)^(1/2), K.
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import LoopCheckpoint
-from .io import InputError, atomic_path, save_npz
-from .observables import drift
+from actionmd.analysis.observables import drift
+from actionmd.io import InputError, atomic_path, save_npz
+from actionmd.io.checkpoint import LoopCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def state_point_name(volume: str, temperature: int) -> str:
 
 def calculator(physics: dict[str, Any], threads: int = 1):
     """q-TIP4P/f ASE calculator with the configured Ewald parameters."""
-    from .qtip4pf import QTIP4PFCalculator
+    from actionmd.potentials.qtip4pf import QTIP4PFCalculator
 
     return QTIP4PFCalculator(
         ewald_cutoff=physics["ewald_cutoff"],
@@ -63,13 +63,13 @@ def calculator(physics: dict[str, Any], threads: int = 1):
 
 
 def potential(physics: dict[str, Any], threads: int = 1):
-    """The q-TIP4P/f model (:class:`actionmd.qtip4pf.QTIP4PF`) with the configured Ewald parameters."""
+    """The q-TIP4P/f model (:class:`actionmd.potentials.qtip4pf.QTIP4PF`) with the configured Ewald parameters."""
     return calculator(physics, threads).model
 
 
 def export_potential(cfg: dict[str, Any], out: str | Path) -> None:
     """The configured q-TIP4P/f as an exported metatomic model (energy; forces/stress by the engine's autograd)."""
-    from .qtip4pf_metatomic import export_qtip4pf
+    from actionmd.potentials.qtip4pf_metatomic import export_qtip4pf
 
     physics = cfg["physics"]
     export_qtip4pf(out, physics["ewald_cutoff"], physics["smearing"], physics["lr_wavelength"])
@@ -84,8 +84,8 @@ def equilibrate(cfg: dict[str, Any], out: str | Path, threads: int = 1) -> None:
     """
     import torch
 
-    from .qtip4pf import water_box
-    from .water_md import StatePointProtocol, run_state_point
+    from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
+    from actionmd.potentials.qtip4pf import water_box
 
     torch.set_num_threads(threads)
     physics, box, eq, ref = cfg["physics"], cfg["box"], cfg["equilibration"], cfg["reference"]
@@ -112,8 +112,8 @@ def equilibrate(cfg: dict[str, Any], out: str | Path, threads: int = 1) -> None:
 
 def last_frame(path: str | Path):
     """The last frame of an extxyz trajectory (checked on reading) as ASE atoms with momenta."""
-    from .md_dataset import _atoms
-    from .trajectory import read_trajectory
+    from actionmd.atomistic.dataset import _atoms
+    from actionmd.io.trajectory import read_trajectory
 
     traj = read_trajectory(path, require_continuous=False)
     return _atoms(traj, traj.positions[-1], traj.momenta[-1], {})
@@ -137,7 +137,7 @@ def simulate_state_point(
     """One state point: the equilibrated liquid rescaled to ``volume``, NVT at ``temperature``, NVE frames."""
     import torch
 
-    from .water_md import StatePointProtocol, run_state_point
+    from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
 
     torch.set_num_threads(threads)
     physics, ref = cfg["physics"], cfg["reference"]
@@ -149,7 +149,7 @@ def simulate_state_point(
     frames = run_state_point(atoms, protocol, seed, None, calculator(physics, threads), log.info, checkpoint)
     for frame in frames:
         frame.info.update(volume_scale=float(volume), state_point=state_point_name(volume, temperature))
-    from .trajectory import write_frames
+    from actionmd.io.trajectory import write_frames
 
     write_frames(out, frames)
     checkpoint.remove()
@@ -181,7 +181,7 @@ def split_state_points(n: int, validation_every: int) -> dict[str, list[int]]:
 
 def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], equilibrated: str | Path, out_dir) -> None:
     """Datasets of both models from the state points; the rollouts start from the equilibrated liquid."""
-    from .md_dataset import build_datasets, write_initial
+    from actionmd.atomistic.dataset import build_datasets, write_initial
 
     pair, ref = cfg["pairing"], cfg["reference"]
     splits = split_state_points(len(trajectories), pair["validation_every"])
@@ -225,11 +225,11 @@ def run_rollout(
     """
     import torch
 
-    from .md_rollout import kinetic_energy, load_ml_maps, run_ml_rollout, temperature
-    from .rollout import parse_method
-    from .thermostat import SVRThermostat, VelocityVerletMap, species_temperatures
-    from .training import pick_device
-    from .trajectory import read_trajectory
+    from actionmd.dynamics.stepping import kinetic_energy, load_ml_maps, run_ml_rollout, temperature
+    from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap, species_temperatures
+    from actionmd.fewbody.rollout import parse_method
+    from actionmd.fewbody.training import pick_device
+    from actionmd.io.trajectory import read_trajectory
 
     torch.set_num_threads(threads)
     model, iterations = parse_method(method)
@@ -335,7 +335,7 @@ BOND_LIMIT = 1.5  # A: an O-H distance beyond this is a broken molecule (q-TIP4P
 
 def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
     """Rollouts keyed by method, each cut at its first broken molecule (:func:`cut_at_broken_molecule`)."""
-    from .rollout import load_rollouts
+    from actionmd.fewbody.rollout import load_rollouts
 
     return {m: cut_at_broken_molecule(r) for m, r in load_rollouts(paths, REQUIRED).items()}
 
@@ -385,7 +385,7 @@ def _finite(roll: dict[str, Any]) -> np.ndarray:
 
 def rdf_oo(roll: dict[str, Any], r_max: float, bins: int):
     """g_OO(r) over the finite frames (r_max capped below half the box edge)."""
-    from .observables import radial_distribution
+    from actionmd.analysis.observables import radial_distribution
 
     cell = np.asarray(roll["cell"])
     r_max = min(r_max, 0.5 * float(np.diagonal(cell).min()) - 1e-6)
@@ -395,7 +395,7 @@ def rdf_oo(roll: dict[str, Any], r_max: float, bins: int):
 
 def msd_o(roll: dict[str, Any]):
     """Mean-square displacement of the O atoms (A^2) against lag (ps), over the finite frames."""
-    from .observables import mean_square_displacement
+    from actionmd.analysis.observables import mean_square_displacement
 
     frames = roll["positions"][_finite(roll)]
     saved_dt = float(roll["time"][1] - roll["time"][0])
@@ -441,7 +441,7 @@ def rollout_metrics(roll: dict[str, Any], analysis: dict[str, Any]) -> dict[str,
 def write_metrics(paths: list[str | Path], analysis: dict[str, Any], out: str | Path) -> None:
     import pandas as pd
 
-    from .argon import _order
+    from actionmd.systems.argon import _order
 
     rollouts = load_rollouts(paths)
     table = pd.DataFrame([rollout_metrics(rollouts[m], analysis) for m in _order(list(rollouts))])
@@ -452,8 +452,8 @@ def write_metrics(paths: list[str | Path], analysis: dict[str, Any], out: str | 
 
 def plot(paths: list[str | Path], analysis: dict[str, Any], pdf: str | Path, png: str | Path | None = None) -> None:
     """Fig. 2: (a) conserved quantity, (b) T_O and T_H, (c) g_OO(r), (d) O mean-square displacement."""
-    from .argon import _order
-    from .figures import _save, label, plt
+    from actionmd.analysis.plotting import _save, label, plt
+    from actionmd.systems.argon import _order
 
     rollouts = load_rollouts(paths)
     methods = _order(list(rollouts))

@@ -1,7 +1,7 @@
 """metatrain datasets from atomistic reference trajectories.
 
 Each reference run (one extxyz trajectory, unwrapped positions) is paired on its
-own with :func:`actionmd.pairing.make_pairs`: pairs (x_t, x_{t+lag}) with t
+own with :func:`actionmd.core.pairing.make_pairs`: pairs (x_t, x_{t+lag}) with t
 every ``stride`` MD steps. Runs are split, not frames: the first runs train,
 the next ``validation_runs`` validate, and the last ``held_out_runs`` never
 enter a dataset and give the rollouts' initial conditions.
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path
-from .pairing import Pairs, make_pairs, with_time_reversal
-from .trajectory import Trajectory, read_trajectory, write_frames
+from actionmd.core.pairing import Pairs, make_pairs, with_time_reversal
+from actionmd.io import atomic_path
+from actionmd.io.trajectory import Trajectory, read_trajectory, write_frames
 
 KINDS = ("direct", "symplectic")
 SPLITS = ("train", "val")

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augmentation import random_rotations, rotate
-from .checkpoint import fingerprint
-from .io import InputError, atomic_path
-from .mlp import DirectMLP, GeneratingFunctionMLP
+from actionmd.core.augmentation import random_rotations, rotate
+from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP
+from actionmd.io import InputError, atomic_path
+from actionmd.io.checkpoint import fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_path
+from actionmd.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def file_digest(path: str | os.PathLike) -> bytes:
 def fingerprint(settings: Any, inputs: Sequence[str | os.PathLike | None] = (), length: int = 20) -> str:
     """Hash (hex, ``length`` digits) of the settings (JSON-able) and of the contents of the input files given.
 
-    Also the key of metatrain work folders (:mod:`actionmd.metatrain_training`, 16 digits).
+    Also the key of metatrain work folders (:mod:`actionmd.atomistic.training`, 16 digits).
     """
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in inputs:

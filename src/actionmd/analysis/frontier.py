@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import InputError
+from actionmd.io import InputError
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .figures import _k_colour, label
-    from .rollout import parse_method
+    from actionmd.analysis.plotting import _k_colour, label
+    from actionmd.fewbody.rollout import parse_method
 
     ks = sorted(k for m in pts["method"] for kind, k in [parse_method(m)] if kind == "symplectic" and k is not None)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
