@@ -10,7 +10,8 @@ import torch
 from ase import units
 
 from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator, internal_pressure
-from actionmd.dynamics.thermostat import KB, SVRThermostat, VelocityVerletMap
+from actionmd.dynamics.energy import KB
+from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap
 
 
 class GaussianGas:

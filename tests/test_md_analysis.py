@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actionmd.dynamics.stepping import KB, kinetic_energy, temperature
+from actionmd.dynamics.energy import KB, kinetic_energy, temperature
 from actionmd.systems.argon import rollout_metrics
 
 MASS = 39.948

@@ -14,14 +14,8 @@ import torch
 from ase import units
 from scipy import stats
 
-from actionmd.dynamics.thermostat import (
-    KB,
-    OBABOIntegrator,
-    SVRThermostat,
-    VelocityVerletMap,
-    kinetic_energy,
-    species_temperatures,
-)
+from actionmd.dynamics.energy import KB, kinetic_energy, species_temperatures
+from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
 
 T = 300.0
 KT = KB * T

@@ -48,7 +48,8 @@ import numpy as np
 import torch
 from ase import units
 
-from actionmd.dynamics.thermostat import KB, LongStepMap, SVRThermostat, kinetic_energy
+from actionmd.dynamics.energy import KB, kinetic_energy
+from actionmd.dynamics.thermostat import LongStepMap, SVRThermostat
 from actionmd.io.checkpoint import restore, state_of
 
 Evaluate = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray, np.ndarray]]

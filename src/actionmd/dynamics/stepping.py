@@ -30,23 +30,11 @@ from ase import units
 from actionmd.core.fixed_point import SolverSettings
 from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
 from actionmd.dynamics.barostat import UnphysicalState
+from actionmd.dynamics.energy import temperature
 from actionmd.fewbody.rollout import solver_record
 from actionmd.io.checkpoint import LoopCheckpoint, restore, state_of
 
 log = logging.getLogger(__name__)
-
-KB = units.kB  # eV/K, ASE's value, as in the reference MD and the thermostat
-
-
-def kinetic_energy(momenta: np.ndarray, masses: np.ndarray) -> np.ndarray:
-    """sum p^2 / 2m over atoms (eV), for (..., N, 3) momenta and (N,) masses in u."""
-    return 0.5 * np.sum(momenta**2 / masses[:, None], axis=(-2, -1))
-
-
-def temperature(momenta: np.ndarray, masses: np.ndarray) -> np.ndarray:
-    """Kinetic temperature (K) with 3N - 3 degrees of freedom (total momentum is conserved)."""
-    n = masses.shape[0]
-    return 2.0 * kinetic_energy(momenta, masses) / ((3 * n - 3) * KB)
 
 
 def half_step_over_mass(masses: np.ndarray, long_step: float) -> torch.Tensor:

@@ -30,9 +30,8 @@ import numpy as np
 import torch
 from ase import units
 
+from actionmd.dynamics.energy import KB, as_masses, kinetic_energy
 from actionmd.io.checkpoint import restore, state_of
-
-KB = units.kB  # Boltzmann constant, eV/K
 
 Forces = Callable[[torch.Tensor], torch.Tensor]
 
@@ -41,26 +40,6 @@ class LongStepMap(Protocol):
     """Anything mapping a state (q, p) to the state one (long) step later."""
 
     def step(self, q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-def _as_masses(masses: torch.Tensor | np.ndarray | Sequence[float]) -> torch.Tensor:
-    """Masses (u) as a float64 column of shape (N, 1), ready to broadcast against (..., N, 3) momenta."""
-    m = torch.as_tensor(np.asarray(masses, dtype=np.float64) if not torch.is_tensor(masses) else masses)
-    m = m.to(torch.float64)
-    if m.ndim != 1:
-        raise ValueError(f"masses must have shape (N,), got {tuple(m.shape)}")
-    if not bool((m > 0).all()):
-        raise ValueError("masses must be positive")
-    return m[:, None]
-
-
-def kinetic_energy(p: torch.Tensor, masses: torch.Tensor | np.ndarray | Sequence[float]) -> torch.Tensor:
-    """K = sum_i |p_i|^2 / (2 m_i) in eV, for momenta (..., N, 3) in (eV*u)^(1/2) and masses (N,) in u.
-
-    Returns a tensor of the batch shape (...).
-    """
-    m = _as_masses(masses).to(p.device)
-    return 0.5 * (p.square() / m).sum(dim=(-2, -1))
 
 
 def _make_generator(seed: int | torch.Generator | None) -> torch.Generator:
@@ -252,7 +231,7 @@ class OBABOIntegrator:
         self.inner = inner
         self.thermostat = thermostat
         self.dt_fs = float(dt_fs)
-        self.masses = _as_masses(masses)[:, 0]
+        self.masses = as_masses(masses)[:, 0]
         self.thermostat_work: torch.Tensor = torch.zeros((), dtype=torch.float64)
 
     def reset_work(self) -> None:
@@ -316,7 +295,7 @@ class VelocityVerletMap:
         if substeps < 1:
             raise ValueError(f"substeps must be >= 1, got {substeps}")
         self.forces = forces
-        self.masses = _as_masses(masses)
+        self.masses = as_masses(masses)
         self.dt_fs = float(dt_fs)
         self.substeps = int(substeps)
         self.h = self.dt_fs / self.substeps * units.fs  # ASE time units
@@ -342,43 +321,3 @@ class VelocityVerletMap:
             f = self._forces(q)
             p = p + 0.5 * h * f
         return q, p
-
-
-def species_temperatures(
-    p: torch.Tensor | np.ndarray,
-    masses: torch.Tensor | np.ndarray | Sequence[float],
-    species: Sequence | np.ndarray,
-) -> dict:
-    """Kinetic temperature of each species, T_s = 2 K_s / (3 N_s k_B) in K.
-
-    K_s = sum_{i in s} |p_i|^2 / (2 m_i) (eV) over the N_s atoms labelled s.
-    Degrees-of-freedom convention: 3 per atom, no correction for the
-    conserved total momentum (whose 3 degrees of freedom cannot be attributed to
-    one species), so the N_s-weighted mean of the T_s is 2K / (3N k_B), lower
-    than the 3N - 3 temperature by (N - 1) / N. Equipartition means all T_s
-    agree (T_O = T_H in water, T_Ge = T_Te in GeTe).
-
-    Args:
-        p: momenta (..., N, 3) in (eV*u)^(1/2), torch or numpy.
-        masses: (N,) in u.
-        species: N labels (chemical symbols, atomic numbers, ...).
-
-    Returns:
-        label -> T_s: a float for a single state (N, 3), a numpy array of the
-        batch shape otherwise. Labels keep the order of first appearance.
-    """
-    momenta = torch.as_tensor(np.asarray(p) if not torch.is_tensor(p) else p).to(torch.float64)
-    m = _as_masses(masses).to(momenta.device)
-    labels = np.asarray(species)
-    if labels.shape != (momenta.shape[-2],):
-        raise ValueError(f"species must have shape ({momenta.shape[-2]},), got {labels.shape}")
-    per_atom = 0.5 * (momenta.square() / m).sum(dim=-1)  # (..., N), eV
-    _, first = np.unique(labels, return_index=True)
-    result: dict = {}
-    for label in labels[np.sort(first)]:
-        index = torch.as_tensor(np.flatnonzero(labels == label), device=momenta.device)
-        k_s = per_atom.index_select(-1, index).sum(dim=-1)
-        temp = (2.0 * k_s / (3.0 * len(index) * KB)).detach().cpu().numpy()
-        key = label.item() if isinstance(label, np.generic) else label
-        result[key] = float(temp) if temp.ndim == 0 else temp
-    return result

@@ -34,6 +34,7 @@ import ase.io
 import numpy as np
 from ase import Atoms, units
 
+from actionmd.dynamics.energy import temperature_of
 from actionmd.io import InputError, atomic_path
 from actionmd.io.checkpoint import pause_after_save
 from actionmd.potentials.lammps import new_lammps
@@ -299,13 +300,8 @@ class _LJSession:
             "cell": lengths,
             "potential_energy": potential,
             "kinetic_energy": kinetic,
-            "temperature": float(temperature(kinetic, self.n)),
+            "temperature": float(temperature_of(kinetic, self.n)),
         }
-
-
-def temperature(kinetic_energy: float | np.ndarray, n_atoms: int) -> float | np.ndarray:
-    """Kinetic temperature (K) of ``kinetic_energy`` (eV) with LAMMPS' 3N - 3 degrees of freedom."""
-    return 2.0 * np.asarray(kinetic_energy) / ((3 * n_atoms - 3) * units.kB)
 
 
 def _report(progress: Progress, message: str) -> None:

@@ -110,7 +110,8 @@ def run_rollout(
     """One NVE rollout from the first held-out state: 'reference' (LAMMPS VV at dt) or an ML method."""
     import torch
 
-    from actionmd.dynamics.stepping import kinetic_energy, load_ml_maps, run_ml_rollout, temperature
+    from actionmd.dynamics.energy import kinetic_energy, temperature
+    from actionmd.dynamics.stepping import load_ml_maps, run_ml_rollout
     from actionmd.fewbody.rollout import parse_method
     from actionmd.fewbody.training import pick_device
     from actionmd.potentials.lammps_lj import potential_energies, run_nve

@@ -94,7 +94,7 @@ def evaluator(cfg: dict[str, Any], numbers: np.ndarray, model: str | Path | None
 
 def _thermal_momenta(masses: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """Maxwell-Boltzmann momenta ((eV*u)^(1/2)) at ``temperature`` with zero total momentum."""
-    from actionmd.dynamics.thermostat import KB
+    from actionmd.dynamics.energy import KB
 
     p = rng.standard_normal((len(masses), 3)) * np.sqrt(masses * KB * temperature)[:, None]
     return p - masses[:, None] * p.sum(0) / masses.sum()
@@ -357,8 +357,9 @@ def run_rollout(
 
     from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
     from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator
-    from actionmd.dynamics.stepping import half_step_over_mass, kinetic_energy, load_ml_maps, run_steps, temperature
-    from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap, species_temperatures
+    from actionmd.dynamics.energy import kinetic_energy, species_temperatures, temperature
+    from actionmd.dynamics.stepping import half_step_over_mass, load_ml_maps, run_steps
+    from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
     from actionmd.fewbody.rollout import parse_method
     from actionmd.fewbody.training import pick_device
     from actionmd.io.trajectory import read_trajectory

@@ -225,8 +225,9 @@ def run_rollout(
     """
     import torch
 
-    from actionmd.dynamics.stepping import kinetic_energy, load_ml_maps, run_ml_rollout, temperature
-    from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap, species_temperatures
+    from actionmd.dynamics.energy import kinetic_energy, species_temperatures, temperature
+    from actionmd.dynamics.stepping import load_ml_maps, run_ml_rollout
+    from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap
     from actionmd.fewbody.rollout import parse_method
     from actionmd.fewbody.training import pick_device
     from actionmd.io.trajectory import read_trajectory
