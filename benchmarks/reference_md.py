@@ -26,12 +26,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from actionmd.potentials.lammps import import_lammps  # noqa: E402
-from actionmd.potentials.lammps_lj import LJArgon, _LJSession, run_nve  # noqa: E402
+from actionmd.potentials.lammps_lj import LJArgon, LJSession, run_nve  # noqa: E402
 
 
 def starting_state(system: LJArgon, dt: float, npt_steps: int, seed: int) -> dict:
     """Thermalised lattice (optionally NPT-equilibrated): positions, momenta, cell in ASE units."""
-    with _LJSession(system) as md:
+    with LJSession(system) as md:
         md.build_lattice(dt)
         md.thermalise(seed)
         if npt_steps:
@@ -49,7 +49,7 @@ def bare_run(state: dict, system: LJArgon, dt: float, steps: int, thermo: int = 
     without reading anything: the cost of the energies alone.
     """
     t0 = time.perf_counter()
-    with _LJSession(system) as md:
+    with LJSession(system) as md:
         md.build_state(state["positions"], state["cell"], dt)
         md.set_momenta(state["momenta"])
         md.nve()

@@ -14,8 +14,8 @@ from actionmd.io import InputError
 from actionmd.potentials.lammps import lj_energy_forces
 from actionmd.potentials.lammps_lj import (
     LJArgon,
+    LJSession,
     MDProtocol,
-    _LJSession,
     load_reference,
     potential_energies,
     run_nve,
@@ -68,7 +68,7 @@ def test_momenta_units_agree_with_lammps_own_kinetic_energy(reference):
     """ASE momenta -> LAMMPS velocities (A/ps) -> LAMMPS' ke and temp, with LAMMPS' own constants."""
     _, traj = reference
     x, p, cell = last_state(traj)
-    with _LJSession(SYSTEM) as md:
+    with LJSession(SYSTEM) as md:
         md.build_state(x, cell, dt=1.0)
         md.set_momenta(p)
         md.lmp.command("run 0")
