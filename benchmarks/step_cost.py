@@ -33,10 +33,11 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from actionmd.core.device import pick_device  # noqa: E402
 from actionmd.core.fixed_point import SolverSettings  # noqa: E402
 from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator  # noqa: E402
 from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP  # noqa: E402
-from actionmd.fewbody.training import load_model, pick_device  # noqa: E402
+from actionmd.fewbody.training import load_model  # noqa: E402
 
 
 def _median_time(fn, repeats: int, device: torch.device, warmup: int = 3) -> float:
@@ -221,7 +222,7 @@ def atomistic_rows(
 
 
 def atomistic_main(args) -> None:
-    from actionmd.fewbody.training import pick_device
+    from actionmd.core.device import pick_device
 
     results = Path(args.atomistic)
     system = args.system or results.name

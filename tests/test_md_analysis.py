@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from actionmd.analysis.argon import rollout_metrics
 from actionmd.dynamics.energy import KB, kinetic_energy, temperature
-from actionmd.systems.argon import rollout_metrics
 
 MASS = 39.948
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from actionmd import naming
 from actionmd.config import ROOT, ConfigError, check, resolve
 from actionmd.io import load_npz
 from actionmd.systems import crystals as mlip
@@ -48,7 +49,7 @@ def test_ramp_collects_each_temperature_on_both_legs(aluminium, tmp_path):
     out = tmp_path / "ramp.extxyz"
     mlip.ramp(aluminium, out)
     frames = ase.io.read(out, ":")
-    assert sorted((f.info["leg"], f.info["temperature"]) for f in frames) == sorted(mlip.structures(aluminium))
+    assert sorted((f.info["leg"], f.info["temperature"]) for f in frames) == sorted(naming.structures(aluminium))
     volumes = np.array([f.get_volume() / len(f) for f in frames])
     assert np.all((14.0 < volumes) & (volumes < 19.0))  # solid aluminium: 16.6 A^3/atom
     assert np.ptp(volumes) > 1e-3  # the barostat moved the cell
@@ -64,14 +65,14 @@ def test_reference_npt_rollout_conserves_the_extended_energy(aluminium, tmp_path
     from ase.build import bulk
 
     from actionmd.atomistic.dataset import write_initial
-    from actionmd.systems.crystals import _thermal_momenta
+    from actionmd.systems.crystals import thermal_momenta
 
     cfg = copy.deepcopy(aluminium)
     cfg["physics"]["barostat_tau"] = 200.0  # a fast barostat: the volume moves within the run
     cfg["rollout"].update(reference_steps=1500, reference_save_every=10)
     atoms = bulk("Al", "fcc", a=4.02, cubic=True).repeat(2)
     atoms.rattle(0.05, seed=1)
-    atoms.set_momenta(_thermal_momenta(atoms.get_masses(), 600.0, np.random.default_rng(0)))
+    atoms.set_momenta(thermal_momenta(atoms.get_masses(), 600.0, np.random.default_rng(0)))
     write_initial(tmp_path / "initial.extxyz", [atoms], ["test"])
     mlip.run_rollout("reference", cfg, tmp_path / "initial.extxyz", 0, tmp_path / "reference.npz")
     roll = load_npz(tmp_path / "reference.npz")
@@ -106,8 +107,8 @@ def test_paper_preset_is_the_si_protocol(config):
     cfg["preset"] = "paper"
     gete, al = resolve(cfg, "gete"), resolve(cfg, "aluminium")
     assert gete["potential"]["name"] == al["potential"]["name"] == "pet-mad"
-    assert len(mlip.structures(gete)) == 2 * 49  # 200..1400 K every 25 K, both legs
-    assert mlip.long_step(gete) == mlip.long_step(al) == 30.0
+    assert len(naming.structures(gete)) == 2 * 49  # 200..1400 K every 25 K, both legs
+    assert naming.long_step(gete) == naming.long_step(al) == 30.0
     assert gete["ramp"]["steps"] * gete["ramp"]["dt"] == 400_000  # 400 ps per leg at 4 fs
     assert al["ramp"]["steps"] * al["ramp"]["dt"] == 1_000_000  # 1 ns at 2 fs
     assert gete["pairing"]["stride"] == 1000 and al["pairing"]["stride"] == 400

@@ -7,7 +7,8 @@ from actionmd.core.fixed_point import SolverSettings
 from actionmd.fewbody.metrics import metrics_table, orbit_shape_error
 from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP
 from actionmd.fewbody.nbody import GravitationalSystem
-from actionmd.fewbody.rollout import parse_method, run_model_rollout, run_verlet_rollout
+from actionmd.fewbody.rollout import run_model_rollout, run_verlet_rollout
+from actionmd.naming import parse_method
 
 KEPLER = GravitationalSystem(masses=np.array([1.0]), central_mass=1.0)
 Q0, P0 = np.array([[1.0, 0.0]]), np.array([[0.0, 0.8]])

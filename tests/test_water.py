@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 from ase import units
 
+from actionmd import naming
+from actionmd.analysis import water as water_analysis
+from actionmd.atomistic.dataset import split_state_points
 from actionmd.io import InputError, load_npz
 from actionmd.io.trajectory import write_frames
 from actionmd.potentials.qtip4pf import water_box
@@ -22,12 +25,12 @@ PHYSICS = {
 
 def test_state_point_grid_and_split():
     ref = {"volume_scales": [0.9, 1.0, 1.1], "temperatures": {"start": 20, "stop": 1000, "step": 20}}
-    points = water.state_points(ref)
+    points = naming.state_points(ref)
     assert len(points) == 150 and points[0] == ("0.90", 20) and points[-1] == ("1.10", 1000)
-    split = water.split_state_points(12, 3)
+    split = split_state_points(12, 3)
     assert split == {"train": [0, 1, 3, 4, 6, 7, 9, 10], "val": [2, 5, 8, 11]}
     with pytest.raises(InputError, match="validation_every"):
-        water.split_state_points(2, 3)
+        split_state_points(2, 3)
 
 
 def test_rescaled_cell_keeps_molecules_rigid():
@@ -67,7 +70,7 @@ def test_reference_rollout_conserves_h_minus_thermostat_work(tmp_path):
     roll = load_npz(tmp_path / "ref.npz")
     n = roll["meta"]["n_atoms"]
     h = (roll["potential_energy"] + roll["kinetic_energy"]) / n
-    conserved = water.conserved_quantity(roll)
+    conserved = water_analysis.conserved_quantity(roll)
     # SVR at tau = 10 fs exchanges energy with the bath over 20 fs: H moves, H - work does not
     assert np.ptp(roll["thermostat_work"]) / n > 1e-3
     assert np.ptp(h) > 20 * np.ptp(conserved)
@@ -115,7 +118,7 @@ def synthetic_rollout(drift_ev_per_atom_ps=1e-3, diffusion=0.25, t_o=280.0, t_h=
 
 def test_metrics_recover_known_drift_gap_and_diffusion():
     roll = synthetic_rollout()
-    m = water.rollout_metrics(roll, {"rdf_r_max": 5.0, "rdf_bins": 50, "msd_fit": [0.1, 0.4]})
+    m = water_analysis.rollout_metrics(roll, {"rdf_r_max": 5.0, "rdf_bins": 50, "msd_fit": [0.1, 0.4]})
     assert m["conserved_drift_meV_per_atom_ps"] == pytest.approx(1.0, rel=1e-9)
     assert m["temperature_gap_K"] == pytest.approx(50.0)
     assert m["diffusion_A2_per_ps"] == pytest.approx(0.25, rel=0.25)
@@ -126,18 +129,18 @@ def test_blown_up_rollout_has_no_structure_metrics():
     roll = synthetic_rollout()
     roll["positions"][200:] = np.nan
     roll["meta"]["diverged_at"] = 200
-    m = water.rollout_metrics(roll, {"rdf_r_max": 5.0, "rdf_bins": 50, "msd_fit": [0.1, 0.4]})
+    m = water_analysis.rollout_metrics(roll, {"rdf_r_max": 5.0, "rdf_bins": 50, "msd_fit": [0.1, 0.4]})
     assert np.isnan(m["diffusion_A2_per_ps"]) and m["blew_up_at_ps"] == pytest.approx(2.0)
 
 
 def test_a_broken_molecule_ends_the_rollout_there():
     roll = synthetic_rollout()
     roll["positions"][150:, 1] += np.array([0.9, 0.0, 0.0])  # molecule 0's first H pulled 1.86 A away
-    cut = water.cut_at_broken_molecule(roll)
-    assert water.broken_frame(roll) == 150 and cut["meta"]["diverged_at"] == 150
+    cut = water_analysis.cut_at_broken_molecule(roll)
+    assert water_analysis.broken_frame(roll) == 150 and cut["meta"]["diverged_at"] == 150
     assert np.isnan(cut["potential_energy"][150:]).all() and np.isfinite(cut["potential_energy"][:150]).all()
-    m = water.rollout_metrics(cut, {"rdf_r_max": 5.0, "rdf_bins": 50, "msd_fit": [0.1, 0.4]})
+    m = water_analysis.rollout_metrics(cut, {"rdf_r_max": 5.0, "rdf_bins": 50, "msd_fit": [0.1, 0.4]})
     assert m["blew_up_at_ps"] == pytest.approx(1.5)
     # an intact rollout, molecules straddling the box included, is left alone
-    assert water.broken_frame(synthetic_rollout()) is None
-    assert water.cut_at_broken_molecule(synthetic_rollout())["meta"]["diverged_at"] is None
+    assert water_analysis.broken_frame(synthetic_rollout()) is None
+    assert water_analysis.cut_at_broken_molecule(synthetic_rollout())["meta"]["diverged_at"] is None

@@ -12,6 +12,10 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
+
+from actionmd.naming import family, systems_of  # dependency-free
 
 # the numerical libraries are imported after the thread limits are set (see main)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
@@ -25,8 +29,6 @@ def _json(text: str) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    from .config import MLIP  # light: no numpy
-
     ap = argparse.ArgumentParser(prog="actionmd", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -92,7 +94,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
 
     # crystals driven by a reference ML potential (GeTe, aluminium)
-    mlip_systems = list(MLIP)
+    mlip_systems = list(systems_of("crystal"))
+    md_systems = list(systems_of("lammps_lj", "water"))
     p = sub.add_parser("export-toy-potential", help="the tiny Morse metatomic model of the tests and the test preset")
     p.add_argument("--out", required=True)
 
@@ -147,7 +150,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("rollouts", nargs="+")
 
     p = sub.add_parser("md-dataset", help="metatrain datasets (both models) from the reference runs")
-    p.add_argument("--system", choices=["argon", "water", *mlip_systems], default="argon")
+    p.add_argument("--system", choices=[*md_systems, *mlip_systems], required=True)
     p.add_argument("--config", type=_json, required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--equilibrated", default=None, help="water: the equilibrated liquid, the rollouts' start")
@@ -178,7 +181,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "md-rollout", help="one rollout (argon NVE, water NVT): reference, direct, symplectic_kK, symplectic_converged"
     )
-    p.add_argument("--system", choices=["argon", "water"], default="argon")
+    p.add_argument("--system", choices=md_systems, required=True)
     p.add_argument("--method", required=True)
     p.add_argument("--config", type=_json, required=True)
     p.add_argument("--initial", required=True, help="extxyz whose first frame is the initial state")
@@ -188,13 +191,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("md-metrics", help="energy/temperature drift (water: + g_OO, diffusion) and cost (CSV)")
-    p.add_argument("--system", choices=["argon", "water"], default="argon")
+    p.add_argument("--system", choices=md_systems, required=True)
     p.add_argument("--config", type=_json, default=None, help="water: the resolved analysis settings")
     p.add_argument("--out", required=True)
     p.add_argument("rollouts", nargs="+")
 
     p = sub.add_parser("md-figure", help="the paper's figure of an atomistic system (argon Fig. 5, water Fig. 2)")
-    p.add_argument("--system", choices=["argon", "water"], default="argon")
+    p.add_argument("--system", choices=md_systems, required=True)
     p.add_argument("--config", type=_json, default=None, help="water: the resolved analysis settings")
     p.add_argument("--pdf", required=True)
     p.add_argument("--png", default=None)
@@ -239,9 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                 "using %d threads, not %d: this process may run on %d CPUs", args.threads, requested, args.threads
             )
         _limit_threads(args.threads)
+    from actionmd.config import ConfigError
     from actionmd.io import InputError
-
-    from .config import ConfigError
 
     try:
         _run(args)
@@ -251,107 +253,92 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _analysis(config: dict | None) -> dict:
-    from actionmd.io import InputError
+def _analysis(args: argparse.Namespace) -> dict | None:
+    """The resolved ``analysis`` section given with ``--config`` (None when not given)."""
+    return (args.config or {}).get("analysis")
 
-    if config is None or "analysis" not in config:
-        raise InputError("water metrics and figure need --config with the resolved 'analysis' section")
-    return config["analysis"]
+
+def handlers() -> dict[str, Callable[[argparse.Namespace], Any]]:
+    """Subcommand -> what it runs.
+
+    The modules are imported here, not at the top: numpy and torch size their thread pools
+    when first imported, so they must come after :func:`main` has set the thread limits.
+    Atomistic commands pick the system's module by its family in the registry
+    (:data:`actionmd.naming.SYSTEMS`), never by its name.
+    """
+    from actionmd.analysis import aluminium, frontier, gete
+    from actionmd.analysis import argon as argon_analysis
+    from actionmd.analysis import water as water_analysis
+    from actionmd.atomistic import model_errors, training
+    from actionmd.fewbody import steps as fewbody
+    from actionmd.potentials.toy import export_toy_potential
+    from actionmd.systems import argon, crystals, water
+
+    systems = {"lammps_lj": argon, "water": water, "crystal": crystals}
+    analyses = {"lammps_lj": argon_analysis, "water": water_analysis}
+
+    def system(a: argparse.Namespace):
+        return systems[family(a.system)]
+
+    def dataset(a: argparse.Namespace) -> None:
+        extra = {"equilibrated": a.equilibrated} if a.equilibrated is not None else {}
+        system(a).build_dataset(a.config, a.trajectories, a.out_dir, **extra)
+
+    def model_error_table(a: argparse.Namespace) -> None:
+        models = [("direct", a.direct, a.direct_val), ("symplectic", a.symplectic, a.symplectic_val)]
+        model_errors.write_summary(model_errors.summary(models), a.out)
+
+    def gete_analysis(a: argparse.Namespace) -> None:
+        rolls = gete.load_gete(a.rollouts)
+        gete.gete_metrics(rolls, a.csv)
+        gete.gete_plot(rolls, a.pdf, a.png)
+
+    def aluminium_analysis(a: argparse.Namespace) -> None:
+        rolls = aluminium.load_aluminium(a.rollouts)
+        table = aluminium.aluminium_table(rolls, a.csv, discard=a.config["analysis"]["discard"])
+        if a.pdf:
+            aluminium.aluminium_plot(rolls, table, a.pdf, a.png)
+
+    def mlip_rollout(a: argparse.Namespace) -> None:
+        files = (a.direct, a.symplectic, a.potential_model)
+        crystals.run_rollout(a.method, a.config, a.initial, a.run, a.out, *files, threads=a.threads)
+
+    return {
+        "reference": lambda a: fewbody.simulate_reference(a.config, a.out),
+        "dataset": lambda a: fewbody.build_dataset(a.kind, a.trajectory, a.config, a.out),
+        "train": lambda a: fewbody.train_model(a.kind, a.dataset, a.config, a.out, a.checkpoint, a.threads),
+        "rollout": lambda a: fewbody.run_rollout(a.method, a.config, a.out, a.direct, a.symplectic),
+        "metrics": lambda a: fewbody.write_metrics(a.rollouts, a.out),
+        "figure": lambda a: fewbody.plot(a.system, a.rollouts, a.pdf, a.png),
+        "md-reference": lambda a: argon.simulate_reference(a.config, a.run, a.out, a.workdir),
+        "water-equilibrate": lambda a: water.equilibrate(a.config, a.out, a.threads),
+        "export-qtip4pf": lambda a: water.export_potential(a.config, a.out),
+        "water-state-point": lambda a: water.simulate_state_point(
+            a.config, a.volume, a.temperature, a.initial, a.out, a.threads
+        ),
+        "export-toy-potential": lambda a: export_toy_potential(a.out),
+        "mlip-ramp": lambda a: crystals.ramp(a.config, a.out, a.potential_model, a.threads),
+        "mlip-structure": lambda a: crystals.simulate_structure(
+            a.config, a.leg, a.temperature, a.ramp, a.out, a.potential_model, a.threads
+        ),
+        "mlip-quench": lambda a: crystals.quench(a.config, a.ramp, a.out, a.potential_model, a.threads),
+        "mlip-rollout": mlip_rollout,
+        "gete-analysis": gete_analysis,
+        "aluminium-analysis": aluminium_analysis,
+        "md-dataset": dataset,
+        "md-train": lambda a: training.train_system(a.kind, a.config, a.datasets, a.workdir, a.out, a.threads),
+        "md-model-errors": model_error_table,
+        "frontier": lambda a: frontier.make(a.system, a.metrics, a.pdf, a.png),
+        "md-rollout": lambda a: system(a).run_rollout(
+            a.method, a.config, a.initial, a.out, a.direct, a.symplectic, a.threads
+        ),
+        "md-metrics": lambda a: analyses[family(a.system)].write_metrics(a.rollouts, a.out, _analysis(a)),
+        "md-figure": lambda a: analyses[family(a.system)].plot(a.rollouts, a.pdf, a.png, _analysis(a)),
+    }
 
 
 def _run(args: argparse.Namespace) -> None:
-    from actionmd.fewbody import steps as fewbody
-    from actionmd.io import InputError
-    from actionmd.systems import argon, water
-
-    from .config import MLIP
-
-    if args.command == "reference":
-        fewbody.simulate_reference(args.config, args.out)
-    elif args.command == "dataset":
-        fewbody.build_dataset(args.kind, args.trajectory, args.config, args.out)
-    elif args.command == "train":
-        fewbody.train_model(args.kind, args.dataset, args.config, args.out, args.checkpoint, args.threads)
-    elif args.command == "rollout":
-        fewbody.run_rollout(args.method, args.config, args.out, args.direct, args.symplectic)
-    elif args.command == "metrics":
-        fewbody.write_metrics(args.rollouts, args.out)
-    elif args.command == "figure":
-        fewbody.plot(args.system, args.rollouts, args.pdf, args.png)
-    elif args.command == "md-reference":
-        argon.simulate_reference(args.config, args.run, args.out, args.workdir)
-    elif args.command == "water-equilibrate":
-        water.equilibrate(args.config, args.out, args.threads)
-    elif args.command == "export-qtip4pf":
-        water.export_potential(args.config, args.out)
-    elif args.command == "water-state-point":
-        water.simulate_state_point(args.config, args.volume, args.temperature, args.initial, args.out, args.threads)
-    elif args.command == "md-dataset" and args.system == "water":
-        if args.equilibrated is None:
-            raise InputError("md-dataset --system water needs --equilibrated (the rollouts' initial state)")
-        water.build_dataset(args.config, args.trajectories, args.equilibrated, args.out_dir)
-    elif args.command == "export-toy-potential":
-        from actionmd.potentials.toy import export_toy_potential
-
-        export_toy_potential(args.out)
-    elif args.command == "frontier":
-        from actionmd.analysis import frontier
-
-        frontier.make(args.system, args.metrics, args.pdf, args.png)
-    elif args.command == "md-model-errors":
-        from actionmd.atomistic import model_errors
-
-        rows = model_errors.summary(
-            [("direct", args.direct, args.direct_val), ("symplectic", args.symplectic, args.symplectic_val)]
-        )
-        model_errors.write_summary(rows, args.out)
-    elif args.command.startswith(("mlip-", "gete-", "aluminium-")) or getattr(args, "system", None) in MLIP:
-        _run_mlip(args)
-    elif args.command == "md-dataset":
-        argon.build_dataset(args.config, args.trajectories, args.out_dir)
-    elif args.command == "md-train":
-        argon.train_model(args.kind, args.config, args.datasets, args.workdir, args.out, args.threads)
-    elif args.command == "md-rollout":
-        module = water if args.system == "water" else argon
-        module.run_rollout(args.method, args.config, args.initial, args.out, args.direct, args.symplectic, args.threads)
-    elif args.command == "md-metrics" and args.system == "water":
-        water.write_metrics(args.rollouts, _analysis(args.config), args.out)
-    elif args.command == "md-metrics":
-        argon.write_metrics(args.rollouts, args.out)
-    elif args.command == "md-figure" and args.system == "water":
-        water.plot(args.rollouts, _analysis(args.config), args.pdf, args.png)
-    elif args.command == "md-figure":
-        argon.plot(args.rollouts, args.pdf, args.png)
-
-
-def _run_mlip(args: argparse.Namespace) -> None:
-    from actionmd.analysis import crystals as mlip_analysis
-    from actionmd.io import InputError
-    from actionmd.systems import crystals as mlip
-
-    model = getattr(args, "potential_model", None)
-    if args.command == "mlip-ramp":
-        mlip.ramp(args.config, args.out, model, args.threads)
-    elif args.command == "mlip-structure":
-        mlip.simulate_structure(args.config, args.leg, args.temperature, args.ramp, args.out, model, args.threads)
-    elif args.command == "mlip-quench":
-        mlip.quench(args.config, args.ramp, args.out, model, args.threads)
-    elif args.command == "mlip-rollout":
-        files = (args.direct, args.symplectic, model)
-        mlip.run_rollout(args.method, args.config, args.initial, args.run, args.out, *files, threads=args.threads)
-    elif args.command == "md-dataset":
-        mlip.build_dataset(args.config, args.trajectories, args.out_dir)
-    elif args.command == "gete-analysis":
-        rolls = mlip_analysis.load_gete(args.rollouts)
-        mlip_analysis.gete_metrics(rolls, args.csv)
-        mlip_analysis.gete_plot(rolls, args.pdf, args.png)
-    elif args.command == "aluminium-analysis":
-        rolls = mlip_analysis.load_aluminium(args.rollouts)
-        table = mlip_analysis.aluminium_table(rolls, args.csv, discard=args.config["analysis"]["discard"])
-        if args.pdf:
-            mlip_analysis.aluminium_plot(rolls, table, args.pdf, args.png)
-    else:
-        raise InputError(f"{args.command} does not handle system {getattr(args, 'system', None)}")
+    handlers()[args.command](args)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,10 @@ from typing import Any
 
 import yaml
 
+from actionmd.naming import SYSTEMS, family
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-FEW_BODY = ("one_body", "three_body")
-ATOMISTIC = ("argon", "water", "gete", "aluminium")  # metatrain models, metatomic rollouts
-LAMMPS_LJ = ("argon",)  # reference MD with LAMMPS (rule md_reference)
-WATER = ("water",)  # reference MD with q-TIP4P/f over a state-point grid
-MLIP = ("gete", "aluminium")  # a named reference potential (PET-MAD, EAM, toy): NPT ramps, structures
 
 
 class ConfigError(ValueError):
@@ -71,40 +68,45 @@ def validate(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
 
 def check(config: dict[str, Any]) -> None:
     """Cross-key checks on an already schema-valid config."""
-    import numpy as np
-
+    keys = [f"systems.{name}" for name in config["systems"]]
+    keys += [f"presets.{preset}.{name}" for preset, protocols in config["presets"].items() for name in protocols]
+    for key in keys:
+        if key.rsplit(".", 1)[1] not in SYSTEMS:
+            raise ConfigError(
+                f"config key '{key}': no such system in the registry (actionmd.naming.SYSTEMS: "
+                f"{sorted(SYSTEMS)}); a new system needs an entry there"
+            )
     for name, system in config["systems"].items():
-        if name not in FEW_BODY:
+        if family(name) != "few_body":
             continue
-        q0, p0 = np.asarray(system["q0"], float), np.asarray(system["p0"], float)
-        n = len(system["masses"])
-        for key, arr in (("q0", q0), ("p0", p0)):
-            if arr.ndim != 2 or arr.shape[0] != n:
-                raise ConfigError(
-                    f"config key 'systems.{name}.{key}': need {n} vectors (one per mass) of one dimension"
-                )
-        if q0.shape != p0.shape:
-            raise ConfigError(f"config key 'systems.{name}.p0': shape {p0.shape} differs from q0 {q0.shape}")
-        if system["central_mass"] > 0 and np.any(np.linalg.norm(q0, axis=1) == 0):
-            raise ConfigError(f"config key 'systems.{name}.q0': a body sits on the central mass")
+        _check_fewbody_system(name, system)
     for preset, protocols in config["presets"].items():
         for name, proto in protocols.items():
-            if name in WATER:
-                _check_water_protocol(f"presets.{preset}.{name}", proto)
-                continue
-            if name in MLIP:
-                _check_mlip_protocol(f"presets.{preset}.{name}", proto, config)
-                continue
-            if name in ATOMISTIC:
-                _check_md_protocol(f"presets.{preset}.{name}", proto)
-                continue
-            ref, pair = proto["reference"], proto["pairing"]
-            usable = ref["steps"] + 1 - round(pair["validation_fraction"] * (ref["steps"] + 1))
-            if pair["lag"] >= usable:
-                raise ConfigError(
-                    f"config key 'presets.{preset}.{name}.pairing.lag': {pair['lag']} steps leave no "
-                    f"training pair in {ref['steps']} reference steps; lengthen the reference or shorten the lag"
-                )
+            PROTOCOL_CHECKS[family(name)](f"presets.{preset}.{name}", proto, config)
+
+
+def _check_fewbody_system(name: str, system: dict[str, Any]) -> None:
+    import numpy as np
+
+    q0, p0 = np.asarray(system["q0"], float), np.asarray(system["p0"], float)
+    n = len(system["masses"])
+    for key, arr in (("q0", q0), ("p0", p0)):
+        if arr.ndim != 2 or arr.shape[0] != n:
+            raise ConfigError(f"config key 'systems.{name}.{key}': need {n} vectors (one per mass) of one dimension")
+    if q0.shape != p0.shape:
+        raise ConfigError(f"config key 'systems.{name}.p0': shape {p0.shape} differs from q0 {q0.shape}")
+    if system["central_mass"] > 0 and np.any(np.linalg.norm(q0, axis=1) == 0):
+        raise ConfigError(f"config key 'systems.{name}.q0': a body sits on the central mass")
+
+
+def _check_fewbody_protocol(key: str, proto: dict[str, Any], config: dict[str, Any]) -> None:
+    ref, pair = proto["reference"], proto["pairing"]
+    usable = ref["steps"] + 1 - round(pair["validation_fraction"] * (ref["steps"] + 1))
+    if pair["lag"] >= usable:
+        raise ConfigError(
+            f"config key '{key}.pairing.lag': {pair['lag']} steps leave no "
+            f"training pair in {ref['steps']} reference steps; lengthen the reference or shorten the lag"
+        )
 
 
 def _check_md_frames(key: str, proto: dict[str, Any]) -> None:
@@ -124,7 +126,7 @@ def _check_md_frames(key: str, proto: dict[str, Any]) -> None:
         raise ConfigError(f"config key '{key}.rollout.steps': not a multiple of rollout.save_every")
 
 
-def _check_md_protocol(key: str, proto: dict[str, Any]) -> None:
+def _check_md_protocol(key: str, proto: dict[str, Any], config: dict[str, Any]) -> None:
     _check_md_frames(key, proto)
     ref, pair = proto["reference"], proto["pairing"]
     if ref["runs"] < pair["validation_runs"] + pair["held_out_runs"] + 1:
@@ -134,7 +136,7 @@ def _check_md_protocol(key: str, proto: dict[str, Any]) -> None:
         )
 
 
-def _check_water_protocol(key: str, proto: dict[str, Any]) -> None:
+def _check_water_protocol(key: str, proto: dict[str, Any], config: dict[str, Any]) -> None:
     _check_md_frames(key, proto)
     ref, pair = proto["reference"], proto["pairing"]
     temps = ref["temperatures"]
@@ -178,6 +180,14 @@ def _check_mlip_protocol(key: str, proto: dict[str, Any], config: dict[str, Any]
         raise ConfigError(f"config key '{key}.quench': GeTe's rollouts start from quenches; give this section")
 
 
+PROTOCOL_CHECKS = {
+    "few_body": _check_fewbody_protocol,
+    "lammps_lj": _check_md_protocol,
+    "water": _check_water_protocol,
+    "crystal": _check_mlip_protocol,
+}
+
+
 def resolve(config: dict[str, Any], system: str) -> dict[str, Any]:
     """Physics and protocol of one system at the selected preset, plus the global settings."""
     if system not in config["systems"]:
@@ -191,7 +201,7 @@ def resolve(config: dict[str, Any], system: str) -> dict[str, Any]:
         "solver": solver,
         "device": config["device"],
     }
-    if system in MLIP:  # the named reference potential, spelled out
+    if family(system) == "crystal":  # the named reference potential, spelled out
         resolved["potential"] = {"name": protocol["potential"], **config["potentials"][protocol["potential"]]}
     return resolved
 

@@ -47,7 +47,7 @@ rule md_metrics:
     conda:
         "../../envs/actionmd.yaml"
     shell:
-        "actionmd md-metrics --out {output} {input} > {log} 2>&1"
+        "actionmd md-metrics --system {wildcards.system} --out {output} {input} > {log} 2>&1"
 
 
 rule water_metrics:

@@ -8,23 +8,21 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from actionmd.config import (
-    ATOMISTIC,
-    FEW_BODY,
-    LAMMPS_LJ,
-    MLIP,
-    WATER,
-    check,
-    resolve,
-    typed_overrides,
-)  # noqa: E402
-from snakemake.logging import logger  # noqa: E402
-from actionmd.systems.crystals import structure_name, structures  # noqa: E402
-from actionmd.core.fixed_point import SolverSettings  # noqa: E402
+from actionmd.config import check, resolve, typed_overrides  # noqa: E402
 from actionmd.io import InputError  # noqa: E402
-from actionmd.analysis.frontier import metrics_file  # noqa: E402
-from actionmd.fewbody.rollout import method_name, parse_method  # noqa: E402
-from actionmd.systems.water import state_point_name, state_points  # noqa: E402
+from actionmd.naming import (  # noqa: E402
+    family,
+    is_atomistic,
+    metrics_file,
+    method_name,
+    parse_method,
+    state_point_name,
+    state_points,
+    structure_name,
+    structures,
+)
+from snakemake.logging import logger  # noqa: E402
+from actionmd.core.fixed_point import SolverSettings  # noqa: E402
 
 # nested --config values (solver={mixing: 0.5}) arrive as strings: type them like YAML
 update_config(config, typed_overrides(workflow.config_settings.config))
@@ -47,12 +45,19 @@ def warn_oversubscription():
 warn_oversubscription()
 
 SYSTEMS = list(config["systems"])
-FEW_BODY_SYSTEMS = "|".join(s for s in SYSTEMS if s in FEW_BODY)
-ATOMISTIC_SYSTEMS = "|".join(s for s in SYSTEMS if s in ATOMISTIC)
-LAMMPS_LJ_SYSTEMS = "|".join(s for s in SYSTEMS if s in LAMMPS_LJ)
-WATER_SYSTEMS = "|".join(s for s in SYSTEMS if s in WATER)
-MLIP_SYSTEMS = "|".join(s for s in SYSTEMS if s in MLIP)
-MD_ROLLOUT_SYSTEMS = "|".join(s for s in SYSTEMS if s in LAMMPS_LJ + WATER)
+
+
+def systems_of(*families):
+    """The configured systems of the given families, as a wildcard constraint."""
+    return "|".join(s for s in SYSTEMS if family(s) in families)
+
+
+FEW_BODY_SYSTEMS = systems_of("few_body")
+ATOMISTIC_SYSTEMS = systems_of("lammps_lj", "water", "crystal")
+LAMMPS_LJ_SYSTEMS = systems_of("lammps_lj")
+WATER_SYSTEMS = systems_of("water")
+MLIP_SYSTEMS = systems_of("crystal")
+MD_ROLLOUT_SYSTEMS = systems_of("lammps_lj", "water")
 MODEL_KINDS = ["direct", "symplectic"]
 MD_DATASETS = [f"{k}_{s}.extxyz" for k in MODEL_KINDS for s in ("train", "val")]
 
@@ -160,21 +165,20 @@ def needs_gpu(wildcards):
 
 def all_targets():
     """Every figure and table; MLIP systems whose PET-MAD file is not configured are left out, said so."""
-    systems = [s for s in SYSTEMS if s not in MLIP or potential_configured(s)]
+    systems = [s for s in SYSTEMS if family(s) != "crystal" or potential_configured(s)]
     targets = expand(
         ["figures/{system}.pdf", "figures/{system}.png"],
         system=systems,
     )
-    targets += [
-        f"results/{s}/table1.csv" if s == "aluminium" else f"results/{s}/metrics.csv"
-        for s in systems
-    ]
-    targets += [f"results/{s}/training/summary.csv" for s in systems if s in ATOMISTIC]
+    targets += [metrics_file(s) for s in systems]
+    targets += [f"results/{s}/training/summary.csv" for s in systems if is_atomistic(s)]
     targets += expand(
         ["figures/{system}_frontier.pdf", "figures/{system}_frontier.png"],
-        system=[s for s in systems if s in ATOMISTIC],
+        system=[s for s in systems if is_atomistic(s)],
     )
-    return targets + [f"results/{s}/qtip4pf.pt" for s in SYSTEMS if s in WATER]
+    return targets + [
+        f"results/{s}/qtip4pf.pt" for s in SYSTEMS if family(s) == "water"
+    ]
 
 
 def metrics_table(wildcards):
@@ -254,7 +258,7 @@ def mlip_structure_files(system):
 def mlip_rollout_inputs(wildcards):
     """Trained models, reference potential and initial states of one MLIP rollout."""
     inputs = {**rollout_models(wildcards), **reference_potential(wildcards)}
-    if wildcards.system == "gete":
+    if "quench" in resolve(config, wildcards.system):  # GeTe: from the quenched liquids
         inputs["initial"] = f"results/{wildcards.system}/reference/quenched.extxyz"
     else:
         inputs["initial"] = f"results/{wildcards.system}/datasets/initial.extxyz"
@@ -277,9 +281,9 @@ def mlip_rollout_files(wildcards):
 def md_reference_runs(wildcards):
     """Extxyz trajectories of every reference run (argon) or state point (water), in order."""
     reference = resolve(config, wildcards.system)["reference"]
-    if wildcards.system in MLIP:
+    if family(wildcards.system) == "crystal":
         return mlip_structure_files(wildcards.system)
-    if wildcards.system in WATER:
+    if family(wildcards.system) == "water":
         return [
             f"results/{wildcards.system}/reference/{state_point_name(v, t)}.extxyz"
             for v, t in state_points(reference)
@@ -294,7 +298,7 @@ def md_reference_runs(wildcards):
 def md_dataset_inputs(wildcards):
     """The reference runs, and for water the equilibrated liquid the rollouts start from."""
     inputs = {"runs": md_reference_runs(wildcards)}
-    if wildcards.system in WATER:
+    if family(wildcards.system) == "water":
         inputs["equilibrated"] = (
             f"results/{wildcards.system}/reference/equilibrated.extxyz"
         )
@@ -303,7 +307,7 @@ def md_dataset_inputs(wildcards):
 
 def md_dataset_settings(wildcards):
     """MLIP systems also need the physics (rollout temperature) and their name."""
-    if wildcards.system in MLIP:
+    if family(wildcards.system) == "crystal":
         return settings(wildcards.system, "name", "physics", "reference", "pairing")
     return settings(wildcards.system, "reference", "pairing")
 
@@ -339,8 +343,8 @@ def md_rollout_settings(wildcards):
     }
     keys = (
         ("physics", "reference", "pairing", "device")
-        + (("box", "equilibration") if wildcards.system in WATER else ())
-        + (("name", "potential") if wildcards.system in MLIP else ())
+        + (("box", "equilibration") if family(wildcards.system) == "water" else ())
+        + (("name", "potential") if family(wildcards.system) == "crystal" else ())
     )
     cfg = {key: resolved[key] for key in keys}
     cfg["rollout"] = rollout

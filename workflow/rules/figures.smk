@@ -51,7 +51,7 @@ rule md_figure:
     conda:
         "../../envs/actionmd.yaml"
     shell:
-        "actionmd md-figure --pdf {output.pdf} --png {output.png} {input} > {log} 2>&1"
+        "actionmd md-figure --system {wildcards.system} --pdf {output.pdf} --png {output.png} {input} > {log} 2>&1"
 
 
 rule water_figure:

@@ -79,12 +79,6 @@ SYSTEMS: dict[str, Columns] = {
 NAMES = {"reference": "reference MD", "direct": "direct"}  # legend text of the methods that are not S's map
 
 
-def metrics_file(system: str) -> str:
-    """The metrics table of ``system`` the frontier is drawn from (relative to the repository)."""
-    name = "table1.csv" if system == "aluminium" else "metrics.csv"
-    return f"results/{system}/{name}"
-
-
 def points(system: str, table: pd.DataFrame) -> pd.DataFrame:
     """Columns method, wall_s_per_ps, drift (|meV/atom/ps|), equipartition (K), broke (bool), note."""
     if system not in SYSTEMS:
@@ -129,7 +123,7 @@ def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None
     import matplotlib.pyplot as plt
 
     from actionmd.analysis.plotting import _k_colour, label
-    from actionmd.fewbody.rollout import parse_method
+    from actionmd.naming import parse_method
 
     ks = sorted(k for m in pts["method"] for kind, k in [parse_method(m)] if kind == "symplectic" and k is not None)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)

@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from actionmd.fewbody.rollout import parse_method  # noqa: E402
 from actionmd.io import atomic_path  # noqa: E402
+from actionmd.naming import parse_method  # noqa: E402
 
 LABELS = {"reference": "reference (small-step VV)", "direct": "direct", "vv_large": "VV at the large step"}
 COLOURS = {"reference": "0.2", "direct": "tab:red", "vv_large": "tab:orange", "symplectic_converged": "tab:blue"}

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from actionmd.core.pairing import Pairs, make_pairs, with_time_reversal
-from actionmd.io import atomic_path
+from actionmd.io import InputError, atomic_path
 from actionmd.io.trajectory import Trajectory, read_trajectory, write_frames
 
 KINDS = ("direct", "symplectic")
@@ -49,7 +49,8 @@ def run_pairs(traj: Trajectory, lag: int, stride: int, save_every: int) -> Pairs
     )
 
 
-def _atoms(traj: Trajectory, q: np.ndarray, p: np.ndarray, arrays: dict[str, np.ndarray]):
+def to_atoms(traj: Trajectory, q: np.ndarray, p: np.ndarray, arrays: dict[str, np.ndarray]):
+    """ASE atoms of ``traj``'s species, masses and cell at positions ``q`` (A) and momenta ``p``, with ``arrays``."""
     import ase
 
     atoms = ase.Atoms(numbers=traj.numbers, positions=q, cell=traj.cell, pbc=True)
@@ -64,7 +65,7 @@ def direct_frames(traj: Trajectory, pairs: Pairs) -> list:
     """Direct-model samples: x_t -> x_{t+lag}, with the time-reversed copies."""
     both = with_time_reversal(pairs)
     return [
-        _atoms(traj, q0, p0, {"future_positions": q1, "future_momenta": p1})
+        to_atoms(traj, q0, p0, {"future_positions": q1, "future_momenta": p1})
         for q0, p0, q1, p1 in zip(*both.arrays(), strict=True)
     ]
 
@@ -74,7 +75,7 @@ def symplectic_frames(traj: Trajectory, pairs: Pairs) -> list:
     both = with_time_reversal(pairs)
     qbar, pbar = both.midpoint()
     dq, dp = both.increments()
-    return [_atoms(traj, q, p, {"delta_q": a, "delta_p": b}) for q, p, a, b in zip(qbar, pbar, dq, dp, strict=True)]
+    return [to_atoms(traj, q, p, {"delta_q": a, "delta_p": b}) for q, p, a, b in zip(qbar, pbar, dq, dp, strict=True)]
 
 
 def split_runs(n_runs: int, validation_runs: int, held_out_runs: int) -> dict[str, list[int]]:
@@ -141,3 +142,21 @@ def species_masses(path: str | Path) -> dict[int, float]:
 
     atoms = ase.io.read(path, index=0, format="extxyz")
     return {int(z): float(m) for z, m in zip(atoms.numbers, atoms.get_masses(), strict=True)}
+
+
+def last_frame(path: str | Path):
+    """The last frame of an extxyz trajectory (checked on reading) as ASE atoms with momenta."""
+    traj = read_trajectory(path, require_continuous=False)
+    return to_atoms(traj, traj.positions[-1], traj.momenta[-1], {})
+
+
+def split_state_points(n: int, validation_every: int) -> dict[str, list[int]]:
+    """Every ``validation_every``-th state point (the last of each group) validates, the rest train."""
+    val = [i for i in range(n) if i % validation_every == validation_every - 1]
+    train = [i for i in range(n) if i not in val]
+    if not train or not val:
+        raise InputError(
+            f"{n} state points with pairing.validation_every = {validation_every} leave no training or no "
+            "validation state point; add state points or change validation_every"
+        )
+    return {"train": train, "val": val}

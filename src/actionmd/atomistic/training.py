@@ -25,6 +25,7 @@ metatrain's (warm-up then cosine decay over ``epochs``), not the SI's
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -36,8 +37,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from actionmd.atomistic.dataset import species_masses
+from actionmd.core.device import pick_device
 from actionmd.io import InputError, atomic_path
 from actionmd.io.checkpoint import fingerprint
+from actionmd.naming import long_step
+
+log = logging.getLogger(__name__)
 
 ARCHITECTURES = {"direct": "experimental.flashmd", "symplectic": "experimental.flashmd_symplectic"}
 TARGET_KEYS = {
@@ -259,3 +265,23 @@ def train(
         if code != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             raise RuntimeError(f"mtt export of {final} failed with exit code {code}")
     log(f"exported {out}")
+
+
+def train_system(
+    kind: str, cfg: dict[str, Any], dataset_dir: str | Path, workdir: str | Path, out: str | Path, threads: int = 1
+) -> None:
+    """Train and export the ``kind`` model of an atomistic system from its ``md_dataset`` folder (resumes).
+
+    ``cfg``: the system's resolved ``training``, ``pairing``, ``reference`` (for Dt) and ``device``.
+    """
+    dataset_dir = Path(dataset_dir).resolve()
+    options = make_options(
+        kind,
+        cfg["training"],
+        long_step(cfg),
+        species_masses(dataset_dir / f"{kind}_train.extxyz"),
+        dataset_dir / f"{kind}_train.extxyz",
+        dataset_dir / f"{kind}_val.extxyz",
+        pick_device(cfg["device"]).type,
+    )
+    train(kind, options, workdir, out, threads, log.info)

@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 Increment = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -234,3 +235,29 @@ def _least_squares(columns: list[torch.Tensor], r: torch.Tensor, rcond: float = 
         acc = rhs[j] - sum(rr[j][k] * gamma[k] for k in range(j + 1, m))
         gamma[j] = acc / rr[j][j]
     return gamma
+
+
+def solver_record(histories: list[list[float]], steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From the residual history of each step: the NaN-padded (steps, max iterations) array,
+    the iteration count of each step and its final residual (steps not taken count 0)."""
+    history = _pad(histories, steps)
+    counts = np.zeros(steps, dtype=np.int64)
+    counts[: len(histories)] = [len(h) for h in histories]
+    return history, counts, _last_residual(history, counts)
+
+
+def _pad(histories: list[list[float]], steps: int) -> np.ndarray:
+    """Residual histories of every step as a (steps, max iterations) array, NaN-padded."""
+    width = max((len(h) for h in histories), default=0)
+    out = np.full((steps, width), np.nan)
+    for i, h in enumerate(histories):
+        out[i, : len(h)] = h
+    return out
+
+
+def _last_residual(history: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Final residual of each step (NaN for steps without iterations)."""
+    out = np.full(len(history), np.nan)
+    has = counts > 0
+    out[has] = history[has, counts[has] - 1]
+    return out

@@ -27,11 +27,10 @@ import numpy as np
 import torch
 from ase import units
 
-from actionmd.core.fixed_point import SolverSettings
+from actionmd.core.fixed_point import SolverSettings, solver_record
 from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
 from actionmd.dynamics.barostat import UnphysicalState
 from actionmd.dynamics.energy import temperature
-from actionmd.fewbody.rollout import solver_record
 from actionmd.io.checkpoint import LoopCheckpoint, restore, state_of
 
 log = logging.getLogger(__name__)
@@ -61,8 +60,8 @@ def load_ml_maps(
     for another long step than ``long_step`` (fs) are refused.
     """
     from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
-    from actionmd.fewbody.rollout import parse_method
     from actionmd.io import InputError
+    from actionmd.naming import parse_method
 
     model, iterations = parse_method(method)
     if direct is None or (model == "symplectic" and symplectic is None):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from actionmd.fewbody.rollout import parse_method
+from actionmd.naming import parse_method
 
 COLUMNS = [
     "method",

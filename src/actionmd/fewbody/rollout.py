@@ -13,16 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from actionmd.core.fixed_point import SolverSettings
+from actionmd.core.fixed_point import SolverSettings, solver_record
 from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
 from actionmd.fewbody.nbody import GravitationalSystem, velocity_verlet
-from actionmd.io import load_npz
 
 log = logging.getLogger(__name__)
 
@@ -56,36 +54,6 @@ class Rollout:
             **({} if self.residual_history is None else {"residual_history": self.residual_history}),
             "meta": {"method": self.method, **self.meta},
         }
-
-
-def load_rollouts(paths: list[str | Path], required: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """Rollout files (:func:`actionmd.io.save_npz`, method name in ``meta``) keyed by method."""
-    out = {}
-    for path in paths:
-        roll = load_npz(path, required=required)
-        out[roll["meta"]["method"]] = roll
-    return out
-
-
-def parse_method(method: str) -> tuple[str, int | None]:
-    """'direct' -> ('direct', 0); 'symplectic_k8' -> ('symplectic', 8);
-    'symplectic_converged' -> ('symplectic', None); 'reference', 'vv_large' -> (name, None)."""
-    if method == "direct":
-        return "direct", 0
-    if method == "symplectic_converged":
-        return "symplectic", None
-    if method.startswith("symplectic_k") and method[len("symplectic_k") :].isdigit():
-        return "symplectic", int(method[len("symplectic_k") :])
-    if method in ("reference", "vv_large"):
-        return method, None
-    raise ValueError(
-        f"unknown rollout method {method!r}: use reference, vv_large, direct, symplectic_kK or symplectic_converged"
-    )
-
-
-def method_name(iterations: int | str) -> str:
-    """Config iteration entry (K or 'converged') -> rollout method name."""
-    return "symplectic_converged" if iterations == "converged" else f"symplectic_k{int(iterations)}"
 
 
 def run_model_rollout(
@@ -150,32 +118,6 @@ def run_model_rollout(
         {"diverged_at": diverged_at, "unconverged_steps": unconverged, "dt": dt},
         history if generating_function is not None else None,
     )
-
-
-def solver_record(histories: list[list[float]], steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """From the residual history of each step: the NaN-padded (steps, max iterations) array,
-    the iteration count of each step and its final residual (steps not taken count 0)."""
-    history = _pad(histories, steps)
-    counts = np.zeros(steps, dtype=np.int64)
-    counts[: len(histories)] = [len(h) for h in histories]
-    return history, counts, _last_residual(history, counts)
-
-
-def _pad(histories: list[list[float]], steps: int) -> np.ndarray:
-    """Residual histories of every step as a (steps, max iterations) array, NaN-padded."""
-    width = max((len(h) for h in histories), default=0)
-    out = np.full((steps, width), np.nan)
-    for i, h in enumerate(histories):
-        out[i, : len(h)] = h
-    return out
-
-
-def _last_residual(history: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Final residual of each step (NaN for steps without iterations)."""
-    out = np.full(len(history), np.nan)
-    has = counts > 0
-    out[has] = history[has, counts[has] - 1]
-    return out
 
 
 def run_verlet_rollout(

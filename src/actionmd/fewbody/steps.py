@@ -17,12 +17,12 @@ import torch
 from actionmd.analysis.plotting import PLOTTERS
 from actionmd.core.fixed_point import SolverSettings
 from actionmd.core.pairing import Pairs, make_pairs, split_tail, with_time_reversal
-from actionmd.fewbody import rollout
 from actionmd.fewbody.metrics import metrics_table
 from actionmd.fewbody.nbody import GravitationalSystem, neighbour_trajectories, velocity_verlet
-from actionmd.fewbody.rollout import parse_method, run_model_rollout, run_verlet_rollout
+from actionmd.fewbody.rollout import run_model_rollout, run_verlet_rollout
 from actionmd.fewbody.training import FewBodyData, Trainer, TrainingSettings, load_model
-from actionmd.io import InputError, atomic_path, load_npz, save_npz
+from actionmd.io import InputError, atomic_path, load_npz, read_rollouts, save_npz
+from actionmd.naming import parse_method
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def run_rollout(
     direct: str | Path | None = None,
     symplectic: str | Path | None = None,
 ) -> None:
-    """Roll out one method (see :func:`actionmd.fewbody.rollout.parse_method`) for the configured steps."""
+    """Roll out one method (see :func:`actionmd.naming.parse_method`) for the configured steps."""
     system, q0, p0 = make_system(cfg["physics"])
     dt_ref = cfg["reference"]["dt"]
     lag = cfg["pairing"]["lag"]
@@ -204,7 +204,7 @@ def _check_lag(path: str | Path, payload: dict[str, Any], big_dt: float) -> None
 
 
 def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
-    return rollout.load_rollouts(paths, ("time", "q", "p", "energy", "iterations", "wall_time", "meta"))
+    return read_rollouts(paths, ("time", "q", "p", "energy", "iterations", "wall_time", "meta"))
 
 
 def write_metrics(paths: list[str | Path], out: str | Path) -> None:

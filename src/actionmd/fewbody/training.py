@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from actionmd.core.augmentation import random_rotations, rotate
+from actionmd.core.device import pick_device
 from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP
 from actionmd.io import InputError, atomic_path
 from actionmd.io.checkpoint import fingerprint
@@ -75,15 +76,6 @@ class TrainingSettings:
         d.pop("threads")
         d.update(extra)
         return fingerprint(d, length=16)
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    """CUDA when available and asked for ('auto' or 'cuda'), else CPU."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{requested}' requested but CUDA is not available")
-    return torch.device(requested)
 
 
 def _rms(*arrays: np.ndarray) -> float:

@@ -71,3 +71,12 @@ def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[st
     if "meta" in out:
         out["meta"] = json.loads(str(out["meta"]))
     return out
+
+
+def read_rollouts(paths: list[str | os.PathLike], required: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Rollout files (:func:`save_npz`, method name in ``meta``) keyed by method."""
+    out = {}
+    for path in paths:
+        roll = load_npz(path, required=required)
+        out[roll["meta"]["method"]] = roll
+    return out

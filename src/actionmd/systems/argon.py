@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from actionmd.analysis.observables import drift
-from actionmd.io import atomic_path, save_npz
+from actionmd.core.device import pick_device
+from actionmd.io import save_npz
 from actionmd.io.checkpoint import LoopCheckpoint
+from actionmd.naming import long_step, parse_method
 
 log = logging.getLogger(__name__)
 
@@ -53,42 +54,17 @@ def simulate_reference(cfg: dict[str, Any], run: int, out: str | Path, workdir: 
 
 def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: str | Path) -> dict[str, int]:
     """Datasets split by run; the first frame of each held-out run is a rollout's initial state."""
-    from actionmd.atomistic.dataset import _atoms, build_datasets, split_runs, write_initial
+    from actionmd.atomistic.dataset import build_datasets, split_runs, to_atoms, write_initial
     from actionmd.io.trajectory import read_trajectory
 
     pair, ref = cfg["pairing"], cfg["reference"]
     splits = split_runs(len(trajectories), pair["validation_runs"], pair["held_out_runs"])
     counts = build_datasets(trajectories, pair["lag"], pair["stride"], ref["save_every"], splits, out_dir)
     held_out = [read_trajectory(trajectories[r]) for r in splits["held_out"]]
-    states = [_atoms(t, t.positions[0], t.momenta[0], {}) for t in held_out]
+    states = [to_atoms(t, t.positions[0], t.momenta[0], {}) for t in held_out]
     write_initial(Path(out_dir) / "initial.extxyz", states, [str(trajectories[r]) for r in splits["held_out"]])
     log.info("samples: %s", counts)
     return counts
-
-
-def long_step(cfg: dict[str, Any]) -> float:
-    """Dt in fs."""
-    return cfg["pairing"]["lag"] * cfg["reference"]["dt"]
-
-
-def train_model(
-    kind: str, cfg: dict[str, Any], dataset_dir: str | Path, workdir: str | Path, out: str | Path, threads: int = 1
-) -> None:
-    from actionmd.atomistic.dataset import species_masses
-    from actionmd.atomistic.training import make_options, train
-    from actionmd.fewbody.training import pick_device
-
-    dataset_dir = Path(dataset_dir).resolve()
-    options = make_options(
-        kind,
-        cfg["training"],
-        long_step(cfg),
-        species_masses(dataset_dir / f"{kind}_train.extxyz"),
-        dataset_dir / f"{kind}_train.extxyz",
-        dataset_dir / f"{kind}_val.extxyz",
-        pick_device(cfg["device"]).type,
-    )
-    train(kind, options, workdir, out, threads, log.info)
 
 
 def _initial_state(path: str | Path):
@@ -112,8 +88,6 @@ def run_rollout(
 
     from actionmd.dynamics.energy import kinetic_energy, temperature
     from actionmd.dynamics.stepping import load_ml_maps, run_ml_rollout
-    from actionmd.fewbody.rollout import parse_method
-    from actionmd.fewbody.training import pick_device
     from actionmd.potentials.lammps_lj import potential_energies, run_nve
 
     torch.set_num_threads(threads)
@@ -185,115 +159,3 @@ def run_rollout(
     save_npz(out, **arrays)
     if model != "reference":
         checkpoint.remove()
-
-
-ENERGY_AXIS_LIMIT = 1e4  # meV/atom: energies of blown-up runs are clipped here in the figure
-
-REQUIRED = ("time", "potential_energy", "kinetic_energy", "temperature", "wall_time", "meta")
-
-
-def load_rollouts(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
-    from actionmd.fewbody.rollout import load_rollouts
-
-    return load_rollouts(paths, REQUIRED)
-
-
-def rollout_metrics(roll: dict[str, Any]) -> dict[str, Any]:
-    """Energy and temperature drift (linear fits over the run), extremes and cost of one rollout."""
-    n = roll["meta"]["n_atoms"]
-    t_ps = roll["time"] / 1000.0
-    e = (roll["potential_energy"] + roll["kinetic_energy"]) / n
-    de = e - e[0]
-    simulated_ps = float(roll["steps_done"]) * roll["meta"]["long_step"] / 1000.0
-    iterations = roll.get("iterations")
-    done = int(roll["steps_done"])
-    diverged = roll["meta"].get("diverged_at")
-    return {
-        "method": roll["meta"]["method"],
-        "energy_drift_meV_per_atom_ps": 1e3 * drift(t_ps, e),
-        "max_abs_energy_error_meV_per_atom": 1e3 * float(np.nanmax(np.abs(de))),
-        "temperature_drift_K_per_ps": drift(t_ps, roll["temperature"]),
-        "mean_temperature_K": float(np.nanmean(roll["temperature"])),
-        "final_temperature_K": float(roll["temperature"][np.isfinite(roll["temperature"])][-1]),
-        "mean_iterations": float(np.mean(iterations[:done])) if iterations is not None and done else 0.0,
-        "wall_time_s": float(roll["wall_time"]),
-        "wall_time_s_per_ps": float(roll["wall_time"]) / simulated_ps if simulated_ps > 0 else float("nan"),
-        "blew_up_at_ps": float("nan") if diverged is None else diverged * roll["meta"]["long_step"] / 1000.0,
-    }
-
-
-def _order(methods: list[str]) -> list[str]:
-    from actionmd.fewbody.rollout import parse_method
-
-    def key(m: str) -> tuple[int, float]:
-        kind, k = parse_method(m)
-        rank = {"reference": 0, "direct": 1, "symplectic": 2}[kind]
-        return rank, float("inf") if (kind == "symplectic" and k is None) else float(k or 0)
-
-    return sorted(methods, key=key)
-
-
-def write_metrics(paths: list[str | Path], out: str | Path) -> None:
-    import pandas as pd
-
-    rollouts = load_rollouts(paths)
-    table = pd.DataFrame([rollout_metrics(rollouts[m]) for m in _order(list(rollouts))])
-    with atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    log.info("metrics:\n%s", table.to_string(index=False))
-
-
-LABELS = {"reference": "reference VV (1 fs)", "direct": "direct"}
-
-
-def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None = None) -> None:
-    """Fig. 5: total energy per atom minus its initial value, and kinetic temperature, vs time."""
-    from actionmd.analysis.plotting import _save, label, plt
-
-    rollouts = load_rollouts(paths)
-    methods = _order(list(rollouts))
-    ks = [m for m in methods if m.startswith("symplectic")]
-    cmap = plt.get_cmap("viridis")
-    colors = {"reference": "black", "direct": "tab:red"}
-    for i, m in enumerate(ks):
-        colors[m] = cmap(0.15 + 0.7 * i / max(len(ks) - 1, 1))
-    fig, (ax_e, ax_t) = plt.subplots(2, 1, figsize=(6.4, 6.8), sharex=True, constrained_layout=True)
-    top, bottom = 0.0, 0.0
-    for m in methods:
-        r = rollouts[m]
-        n = r["meta"]["n_atoms"]
-        e = 1e3 * (r["potential_energy"] + r["kinetic_energy"]) / n
-        t = r["time"] / 1000.0
-        de = np.clip(e - e[0], -ENERGY_AXIS_LIMIT, ENERGY_AXIS_LIMIT)
-        style = {
-            "color": colors[m],
-            "lw": 1.6 if m in ("reference", "direct") else 1.2,
-            "ls": "--" if m == "reference" else "-",
-            "label": label(m, LABELS),
-            "zorder": 3 if m == "reference" else 2,
-        }
-        ax_e.plot(t, de, **style)
-        ax_t.plot(t, r["temperature"], **style)
-        top = max(top, float(np.nanmax(de)))
-        bottom = min(bottom, float(np.nanmin(de)))
-        if r["meta"].get("diverged_at"):
-            last = int(np.flatnonzero(np.isfinite(de))[-1])
-            ax_e.plot(t[last], de[last], "x", color=colors[m], ms=8, mew=2, zorder=4)
-            ax_t.plot(t[last], r["temperature"][last], "x", color=colors[m], ms=8, mew=2, zorder=4)
-    # symmetric log scale: linear within +-0.01 meV/atom (the converged map's excursions),
-    # logarithmic beyond, clipped where runs blow up
-    ax_e.set_yscale("symlog", linthresh=1e-2)
-    ax_e.set_ylim(1.5 * min(bottom, -0.1), 1.5 * max(top, 0.1))
-    ax_e.set_ylabel("(E - E0) / atom (meV)")
-    big_dt = rollouts[methods[-1]]["meta"]["long_step"]
-    n_atoms = rollouts[methods[-1]]["meta"]["n_atoms"]
-    ax_e.set_title(f"Argon (Lennard-Jones, {n_atoms} atoms), NVE, long step {big_dt:.0f} fs")
-    ax_t.set_ylabel("kinetic temperature (K)")
-    ax_t.set_xlabel("time (ps)")
-    ax_t.set_yscale("log")
-    handles, labels = ax_e.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
-    ax_t.text(0.99, 0.02, "x: run blew up (stopped)", transform=ax_t.transAxes, ha="right", va="bottom", fontsize=8)
-    for ax in (ax_e, ax_t):
-        ax.grid(alpha=0.3)
-    _save(fig, pdf, png)

@@ -36,12 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from actionmd.core.device import pick_device
 from actionmd.io import InputError, save_npz
 from actionmd.io.checkpoint import LoopCheckpoint
+from actionmd.naming import LEGS, long_step, parse_method, structure_name, structures, temperature_grid
 
 log = logging.getLogger(__name__)
 
-LEGS = ("heat", "cool")
 
 
 # --------------------------------------------------------------------------------------
@@ -55,20 +56,6 @@ def crystal(cfg: dict[str, Any]):
 
     c = cfg["physics"]["crystal"]
     return bulk(c["symbols"], c["structure"], a=c["a"], cubic=True).repeat(cfg["box"]["repeat"])
-
-
-def temperature_grid(cfg: dict[str, Any]) -> list[int]:
-    t = cfg["reference"]["temperatures"]
-    return list(range(t["start"], t["stop"] + 1, t["step"]))
-
-
-def structures(cfg: dict[str, Any]) -> list[tuple[str, int]]:
-    """(leg, temperature in K) of every structure, heating leg first."""
-    return [(leg, t) for leg in LEGS for t in temperature_grid(cfg)]
-
-
-def structure_name(leg: str, temperature: int) -> str:
-    return f"{leg}_T{temperature}"
 
 
 def potential_label(cfg: dict[str, Any]) -> str:
@@ -92,7 +79,7 @@ def evaluator(cfg: dict[str, Any], numbers: np.ndarray, model: str | Path | None
     return Evaluator(calculator(cfg, model, threads), numbers)
 
 
-def _thermal_momenta(masses: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+def thermal_momenta(masses: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """Maxwell-Boltzmann momenta ((eV*u)^(1/2)) at ``temperature`` with zero total momentum."""
     from actionmd.dynamics.energy import KB
 
@@ -135,7 +122,7 @@ def ramp(cfg: dict[str, Any], out: str | Path, model: str | Path | None = None, 
     evaluate = evaluator(cfg, numbers, model, threads)
     rng = np.random.default_rng(rp["seed"])
     q = torch.from_numpy(atoms.positions.copy())
-    p = torch.from_numpy(_thermal_momenta(masses, rp["start"], rng))
+    p = torch.from_numpy(thermal_momenta(masses, rp["start"], rng))
     barostat = IsotropicBarostat(
         phys["pressure"], 0.5 * (rp["start"] + rp["stop"]), phys["barostat_tau"], phys["cell_tau"], len(atoms),
         seed=rp["seed"] + 1,
@@ -237,8 +224,7 @@ def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: 
     The initial state is the last NVE frame of the heating-leg structure closest to the
     rollout temperature (aluminium: the crystal at 300 K).
     """
-    from actionmd.atomistic.dataset import build_datasets, write_initial
-    from actionmd.systems.water import last_frame, split_state_points
+    from actionmd.atomistic.dataset import build_datasets, last_frame, split_state_points, write_initial
 
     pair, ref = cfg["pairing"], cfg["reference"]
     points = structures(cfg)
@@ -287,7 +273,7 @@ def quench(
 
     rng = np.random.default_rng(qc["seed"])
     q = torch.from_numpy(start.positions.copy())
-    p = torch.from_numpy(_thermal_momenta(masses, liquid["temperature"], rng))
+    p = torch.from_numpy(thermal_momenta(masses, liquid["temperature"], rng))
     hot = nvt(liquid["temperature"], liquid["thermostat_tau"], qc["seed"])
     log.info("liquid at %.0f K: %d atoms in %.3f A^3", liquid["temperature"], len(numbers), np.linalg.det(cell))
     frames = []
@@ -324,11 +310,6 @@ def quench(
 # --------------------------------------------------------------------------------------
 
 
-def long_step(cfg: dict[str, Any]) -> float:
-    """Dt in fs."""
-    return cfg["pairing"]["lag"] * cfg["reference"]["dt"]
-
-
 def _symbol(z: int) -> str:
     from ase.data import chemical_symbols
 
@@ -360,8 +341,6 @@ def run_rollout(
     from actionmd.dynamics.energy import kinetic_energy, species_temperatures, temperature
     from actionmd.dynamics.stepping import half_step_over_mass, load_ml_maps, run_steps
     from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
-    from actionmd.fewbody.rollout import parse_method
-    from actionmd.fewbody.training import pick_device
     from actionmd.io.trajectory import read_trajectory
 
     torch.set_num_threads(threads)
