@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actionmd.analysis import crystals as mla
+from actionmd.analysis import aluminium, gete
 from actionmd.io import InputError, save_npz
 
 N_GETE = 64
@@ -23,14 +23,14 @@ def test_block_average_iid_recovers_mean_and_sigma_over_sqrt_n():
     rng = np.random.default_rng(3)
     n, sigma = 10_000, 2.0
     x = 5.0 + sigma * rng.normal(size=n)
-    mean, err = mla.block_average(x, blocks=50)
+    mean, err = aluminium.block_average(x, blocks=50)
     assert mean == pytest.approx(5.0, abs=4 * sigma / np.sqrt(n))
     # 50 block means: the error estimate itself scatters by 1 / sqrt(2 * 49) = 10 %, so 30 % is 3 sigma
     assert err == pytest.approx(sigma / np.sqrt(n), rel=0.3)
     # with the default 10 blocks one estimate scatters by 24 %; over many independent series the
     # error bars match the actual scatter of the means
     reps = 5.0 + sigma * rng.normal(size=(400, 1000))
-    results = np.array([mla.block_average(r) for r in reps])
+    results = np.array([aluminium.block_average(r) for r in reps])
     assert np.std(results[:, 0]) == pytest.approx(sigma / np.sqrt(1000), rel=0.1)
     assert np.sqrt(np.mean(results[:, 1] ** 2)) == pytest.approx(sigma / np.sqrt(1000), rel=0.1)
 
@@ -43,11 +43,11 @@ def test_block_average_correlated_data_has_larger_error_than_naive():
     x[0] = noise[0] / np.sqrt(1 - phi**2)
     for i in range(1, n):
         x[i] = phi * x[i - 1] + noise[i]
-    mean, err = mla.block_average(x, blocks=25)  # blocks of 4000 frames >> 19; error estimate scatters by 14 %
+    mean, err = aluminium.block_average(x, blocks=25)  # blocks of 4000 frames >> 19; error estimate scatters by 14 %
     naive = np.std(x) / np.sqrt(n)
     # AR(1) with unit innovations: standard error of the mean -> 1 / ((1 - phi) sqrt(n)), sqrt(19) x naive
     exact = 1.0 / ((1.0 - phi) * np.sqrt(n))
-    assert err > 3.0 * naive and mla.block_average(x)[1] > 3.0 * naive
+    assert err > 3.0 * naive and aluminium.block_average(x)[1] > 3.0 * naive
     assert err == pytest.approx(exact, rel=0.35)
     assert abs(mean) < 4 * exact
 
@@ -55,12 +55,12 @@ def test_block_average_correlated_data_has_larger_error_than_naive():
 def test_block_average_nan_and_short_series():
     x = np.r_[np.arange(12.0), np.full(5, np.nan)]
     with pytest.warns(RuntimeWarning, match="using 6"):
-        mean, err = mla.block_average(x)
+        mean, err = aluminium.block_average(x)
     # 6 blocks of 2: means 0.5, 2.5, ..., 10.5 (step 2) -> std sqrt(14) / sqrt(6)
     assert mean == pytest.approx(5.5)
     assert err == pytest.approx(np.std(np.arange(0.5, 11, 2.0), ddof=1) / np.sqrt(6))
     with pytest.raises(ValueError, match="at least 4 finite"):
-        mla.block_average([1.0, 2.0, 3.0, np.nan])
+        aluminium.block_average([1.0, 2.0, 3.0, np.nan])
 
 
 # --------------------------------------------------------------------------------------
@@ -125,10 +125,10 @@ def _gete_set(tmp_path: Path) -> list[Path]:
 
 def test_gete_metrics_recover_gap_spread_and_nan_tail(tmp_path):
     paths = _gete_set(tmp_path)
-    rolls = mla.load_gete(list(reversed(paths)))
+    rolls = gete.load_gete(list(reversed(paths)))
     assert list(rolls) == ["reference", "direct", "symplectic_k4"]
     assert [r["meta"]["run"] for r in rolls["direct"]] == [0, 1, 2]
-    table = mla.gete_metrics(rolls, tmp_path / "gete.csv").set_index("method")
+    table = gete.gete_metrics(rolls, tmp_path / "gete.csv").set_index("method")
     on_disk = pd.read_csv(tmp_path / "gete.csv").set_index("method")
     pd.testing.assert_frame_equal(on_disk[table.columns[:5]], table[table.columns[:5]], check_dtype=False)
 
@@ -159,20 +159,20 @@ def test_gete_time_grid_mismatch_and_missing_key(tmp_path):
     roll["time"] = roll["time"] * 2
     np.savez(paths[4], **roll)
     with pytest.raises(InputError, match="time grid"):
-        mla.load_gete(paths)
+        gete.load_gete(paths)
     bad = tmp_path / "no_te.npz"
     roll = dict(np.load(paths[0]))
     del roll["temperature_Te"]
     np.savez(bad, **roll)
     with pytest.raises(InputError, match=r"no_te\.npz.*temperature_Te"):
-        mla.load_gete([bad])
+        gete.load_gete([bad])
 
 
 def test_gete_plot_writes_files(tmp_path):
-    rolls = mla.load_gete(_gete_set(tmp_path))
-    zero, text = mla.gete_energy_zero(rolls)
+    rolls = gete.load_gete(_gete_set(tmp_path))
+    zero, text = gete.gete_energy_zero(rolls)
     assert zero == pytest.approx(-4000.0 + 80.0) and "reference" in text
-    mla.gete_plot(rolls, tmp_path / "fig3.pdf", tmp_path / "fig3.png")
+    gete.gete_plot(rolls, tmp_path / "fig3.pdf", tmp_path / "fig3.png")
     assert (tmp_path / "fig3.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / "fig3.pdf").stat().st_size > 5000
     assert (tmp_path / "fig3.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "fig3.png").stat().st_size > 5000
 
@@ -234,9 +234,9 @@ def _al_set(tmp_path: Path) -> list[Path]:
 
 
 def test_aluminium_table_means_discard_cost_and_blow_up(tmp_path):
-    rolls = mla.load_aluminium(_al_set(tmp_path))
+    rolls = aluminium.load_aluminium(_al_set(tmp_path))
     assert list(rolls) == ["reference", "direct", "symplectic_k4", "symplectic_k8"]
-    table = mla.aluminium_table(rolls, tmp_path / "table1.csv", discard=0.2)
+    table = aluminium.aluminium_table(rolls, tmp_path / "table1.csv", discard=0.2)
     assert list(table["method"]) == ["reference", "direct", "symplectic_k4", "symplectic_k8"]
     assert list(pd.read_csv(tmp_path / "table1.csv").columns) == list(table.columns)
     row = table.set_index("method")
@@ -262,17 +262,17 @@ def test_aluminium_table_means_discard_cost_and_blow_up(tmp_path):
     assert k4["last_finite_ps"] == pytest.approx(249 * 0.03)
     assert k4["T_mean_K"] == pytest.approx(300.0, abs=2.0)
     with pytest.raises(ValueError, match="discard"):
-        mla.aluminium_table(rolls, discard=1.0)
+        aluminium.aluminium_table(rolls, discard=1.0)
 
 
 def test_aluminium_missing_key_and_plot(tmp_path):
     paths = _al_set(tmp_path)
-    rolls = mla.load_aluminium(paths)
-    mla.aluminium_table(rolls, tmp_path / "table1.csv")
-    mla.aluminium_plot(rolls, tmp_path / "table1.csv", tmp_path / "t1.pdf", tmp_path / "t1.png")
+    rolls = aluminium.load_aluminium(paths)
+    aluminium.aluminium_table(rolls, tmp_path / "table1.csv")
+    aluminium.aluminium_plot(rolls, tmp_path / "table1.csv", tmp_path / "t1.pdf", tmp_path / "t1.png")
     assert (tmp_path / "t1.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / "t1.pdf").stat().st_size > 5000
     assert (tmp_path / "t1.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "t1.png").stat().st_size > 5000
-    mla.aluminium_plot(rolls, mla.aluminium_table(rolls), tmp_path / "t1b.pdf")
+    aluminium.aluminium_plot(rolls, aluminium.aluminium_table(rolls), tmp_path / "t1b.pdf")
     assert (tmp_path / "t1b.pdf").stat().st_size > 5000
 
     bad = tmp_path / "novolume.npz"
@@ -280,8 +280,8 @@ def test_aluminium_missing_key_and_plot(tmp_path):
     del data["volume"]
     np.savez(bad, **data)
     with pytest.raises(InputError, match=r"novolume\.npz.*volume"):
-        mla.load_aluminium([paths[0], bad])
+        aluminium.load_aluminium([paths[0], bad])
     with pytest.raises(InputError, match=r"missing\.npz"):
-        mla.load_aluminium([tmp_path / "missing.npz"])
+        aluminium.load_aluminium([tmp_path / "missing.npz"])
     with pytest.raises(InputError, match="second rollout of reference"):
-        mla.load_aluminium([paths[0], paths[0]])
+        aluminium.load_aluminium([paths[0], paths[0]])
