@@ -11,13 +11,13 @@ from ase import Atoms, units
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
+from actionmd.core.augmentation import random_rotation_matrices as random_rotations
 from actionmd.potentials.qtip4pf import (
     COULOMB_EV_A,
     KCAL_MOL_TO_EV,
     QTIP4PF,
     QTIP4PFCalculator,
     QTIP4PFParameters,
-    random_rotations,
     total_dipole,
     water_box,
     water_molecule,

@@ -1,14 +1,19 @@
-"""Random rotations for data augmentation (paper SI I.3.1).
+"""Random rotations for data augmentation (paper SI I.3.1), and their numpy version for water boxes.
 
 At every training step each sample gets its own random rotation, applied
 alike to all position-like and momentum-like vectors of that sample, so the
-models learn the rotational symmetry of an isotropic Hamiltonian.
+models learn the rotational symmetry of an isotropic Hamiltonian
+(:func:`random_rotations`, torch). :func:`random_rotation_matrices` draws
+rotations of SO(3) in numpy from a ``numpy.random.Generator``; it orients
+the molecules of :func:`actionmd.potentials.qtip4pf.water_box`. Rotations
+are dimensionless orthogonal matrices with determinant +1.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -28,6 +33,25 @@ def random_rotations(n: int, dim: int, generator: torch.Generator, dtype: torch.
     else:
         raise ValueError(f"rotations are implemented for 2 or 3 dimensions, not {dim}")
     return rot.to(dtype)
+
+
+def random_rotation_matrices(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` rotation matrices (n, 3, 3), uniform (Haar) on SO(3), from random unit quaternions (numpy).
+
+    The numpy counterpart of :func:`random_rotations` (dim = 3), used to orient the molecules
+    of :func:`actionmd.potentials.qtip4pf.water_box`: the quaternion is drawn as ``rng.normal``
+    of shape (n, 4) and normalised, so a given ``rng`` state always gives the same box.
+    """
+    q = rng.normal(size=(n, 4))
+    w, x, y, z = (q / np.linalg.norm(q, axis=1, keepdims=True)).T
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], axis=-1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], axis=-1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], axis=-1),
+        ],
+        axis=1,
+    )
 
 
 def rotate(vectors: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:

@@ -43,23 +43,12 @@ give it the whole periodic system, not a domain with ghost atoms.
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Dict, List, Optional  # noqa: UP035 (see QTIP4PFModule.forward)
 
 import torch
-from metatensor.torch import Labels, TensorMap
-from metatomic.torch import (
-    AtomisticModel,
-    ModelCapabilities,
-    ModelMetadata,
-    ModelOutput,
-    NeighborListOptions,
-    System,
-)
+from metatomic.torch import AtomisticModel, NeighborListOptions, System
 
-from actionmd.potentials.metatomic_energy import energy_output
+from actionmd.potentials.metatomic_energy import AtomicEnergyModule, energy_atomistic_model, save_atomically
 from actionmd.potentials.qtip4pf import COULOMB_EV_A, QTIP4PFParameters
 
 #: Extra neighbour-list range (A) beyond the Ewald cutoff: an atom pair's distance differs from
@@ -72,7 +61,7 @@ REFERENCE = (
 )
 
 
-class QTIP4PFModule(torch.nn.Module):
+class QTIP4PFModule(AtomicEnergyModule):
     """q-TIP4P/f energy (eV) of periodic water, following metatomic's ``ModelInterface``.
 
     ``ewald_cutoff`` (A), ``smearing`` (A) and ``lr_wavelength`` (A) have the meaning of
@@ -120,7 +109,8 @@ class QTIP4PFModule(torch.nn.Module):
 
     # ---- input checks -----------------------------------------------------------------
 
-    def _check_system(self, system: System) -> None:
+    def check_system(self, system: System) -> None:
+        """Raise ValueError unless ``system`` is whole molecules O H H in a periodic orthorhombic cell."""
         n = system.positions.shape[0]
         if n == 0 or n % 3 != 0:
             raise ValueError(
@@ -333,27 +323,6 @@ class QTIP4PFModule(torch.nn.Module):
         energies = energies + charges * potential - self_energy
         return energies
 
-    # ---- metatomic interface ------------------------------------------------------------
-
-    def forward(
-        self,
-        systems: List[System],  # noqa: UP006 (metatomic checks for these exact annotations)
-        outputs: Dict[str, ModelOutput],  # noqa: UP006
-        selected_atoms: Optional[Labels] = None,  # noqa: UP045
-    ) -> Dict[str, TensorMap]:  # noqa: UP006
-        """The ``"energy"`` output (eV) of each system, per system or per atom, for ``selected_atoms`` if given."""
-        results: dict[str, TensorMap] = {}
-        if "energy" not in outputs:
-            return results
-        per_atom = outputs["energy"].sample_kind == "atom"
-        device = systems[0].positions.device if len(systems) > 0 else torch.device("cpu")
-        energies: List[torch.Tensor] = []  # noqa: UP006
-        for system in systems:
-            self._check_system(system)
-            energies.append(self.atomic_energies(system))
-        results["energy"] = energy_output(energies, per_atom, selected_atoms, device)
-        return results
-
 
 def qtip4pf_atomistic_model(
     ewald_cutoff: float = 9.0,
@@ -369,26 +338,22 @@ def qtip4pf_atomistic_model(
     """
     module = QTIP4PFModule(
         ewald_cutoff=ewald_cutoff, smearing=smearing, lr_wavelength=lr_wavelength, site_margin=site_margin
-    ).eval()
-    metadata = ModelMetadata(
-        name="q-TIP4P/f",
-        description=(
-            "Flexible q-TIP4P/f water (quartic O-H stretch, harmonic bend, O-O Lennard-Jones truncated at "
-            f"9 A, point charges on H and M with Ewald summation: real-space cutoff {ewald_cutoff} A, "
-            f"smearing {smearing} A, lr_wavelength {lr_wavelength} A, tin-foil boundary). Atoms ordered O H H "
-            "per molecule, orthorhombic periodic cell."
-        ),
-        references={"model": [REFERENCE], "implementation": ["actionmd.potentials.qtip4pf_metatomic"]},
     )
-    capabilities = ModelCapabilities(
-        outputs={"energy": ModelOutput(unit="eV", sample_kind="atom")},
+    description = (
+        "Flexible q-TIP4P/f water (quartic O-H stretch, harmonic bend, O-O Lennard-Jones truncated at "
+        f"9 A, point charges on H and M with Ewald summation: real-space cutoff {ewald_cutoff} A, "
+        f"smearing {smearing} A, lr_wavelength {lr_wavelength} A, tin-foil boundary). Atoms ordered O H H "
+        "per molecule, orthorhombic periodic cell."
+    )
+    return energy_atomistic_model(
+        module,
+        name="q-TIP4P/f",
+        description=description,
+        references={"model": [REFERENCE], "implementation": ["actionmd.potentials.qtip4pf_metatomic"]},
         atomic_types=[1, 8],
         interaction_range=math.inf,
-        length_unit="angstrom",
-        supported_devices=list(supported_devices),
-        dtype="float64",
+        supported_devices=supported_devices,
     )
-    return AtomisticModel(module, metadata, capabilities)
 
 
 def export_qtip4pf(
@@ -405,7 +370,6 @@ def export_qtip4pf(
     :func:`qtip4pf_atomistic_model`; ``site_margin`` (A) as in :class:`QTIP4PFModule`. Load it
     with ``metatomic.torch.load_atomistic_model`` or ``metatomic_ase.MetatomicCalculator(path)``.
     """
-    path = Path(path)
     model = qtip4pf_atomistic_model(
         ewald_cutoff=ewald_cutoff,
         smearing=smearing,
@@ -413,12 +377,4 @@ def export_qtip4pf(
         supported_devices=supported_devices,
         site_margin=site_margin,
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    save_atomically(model, path)

@@ -19,23 +19,13 @@ implementation (explicit sum over periodic images) used as the reference in the 
 
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional  # noqa: UP035 (metatomic checks forward's exact annotations)
 
 import numpy as np
 import torch
-from metatensor.torch import Labels, TensorMap
-from metatomic.torch import (
-    AtomisticModel,
-    ModelCapabilities,
-    ModelMetadata,
-    ModelOutput,
-    NeighborListOptions,
-    System,
-)
+from metatomic.torch import AtomisticModel, NeighborListOptions, System
 
-from actionmd.potentials.metatomic_energy import energy_output
+from actionmd.potentials.metatomic_energy import AtomicEnergyModule, energy_atomistic_model, save_atomically
 
 #: Morse well depth (eV), stiffness (1/A), equilibrium distance (A), switch start and cutoff (A).
 DEPTH = 0.25
@@ -47,7 +37,7 @@ CUTOFF = 6.0
 ATOMIC_TYPES = list(range(1, 95))
 
 
-class ToyMorseModule(torch.nn.Module):
+class ToyMorseModule(AtomicEnergyModule):
     """Energy (eV) of the switched Morse pair potential, following metatomic's ``ModelInterface``.
 
     Pairs come from one half neighbour list (cutoff :data:`CUTOFF`); their vectors are
@@ -100,46 +90,22 @@ class ToyMorseModule(torch.nn.Module):
         energies = torch.zeros(positions.shape[0], dtype=positions.dtype, device=positions.device)
         return energies.index_add(0, i, half).index_add(0, j, half)
 
-    def forward(
-        self,
-        systems: List[System],  # noqa: UP006 (metatomic checks for these exact annotations)
-        outputs: Dict[str, ModelOutput],  # noqa: UP006
-        selected_atoms: Optional[Labels] = None,  # noqa: UP045
-    ) -> Dict[str, TensorMap]:  # noqa: UP006
-        """The ``"energy"`` output (eV) of each system, per system or per atom, for ``selected_atoms`` if given."""
-        results: dict[str, TensorMap] = {}
-        if "energy" not in outputs:
-            return results
-        per_atom = outputs["energy"].sample_kind == "atom"
-        device = systems[0].positions.device if len(systems) > 0 else torch.device("cpu")
-        energies: List[torch.Tensor] = []  # noqa: UP006
-        for system in systems:
-            energies.append(self.atomic_energies(system))
-        results["energy"] = energy_output(energies, per_atom, selected_atoms, device)
-        return results
-
 
 def toy_atomistic_model() -> AtomisticModel:
     """The toy Morse :class:`ToyMorseModule` wrapped in a metatomic ``AtomisticModel`` (not yet scripted)."""
-    module = ToyMorseModule().eval()
-    metadata = ModelMetadata(
-        name="actionmd toy Morse",
-        description=(
-            f"Test stand-in for PET-MAD, not a model of any material: one Morse pair potential for every "
-            f"species pair (D = {DEPTH} eV, a = {STIFFNESS} 1/A, r0 = {R0} A), cosine switch from {R_ON} A "
-            f"to the cutoff {CUTOFF} A."
-        ),
-        references={"implementation": ["actionmd.potentials.toy"]},
+    description = (
+        f"Test stand-in for PET-MAD, not a model of any material: one Morse pair potential for every "
+        f"species pair (D = {DEPTH} eV, a = {STIFFNESS} 1/A, r0 = {R0} A), cosine switch from {R_ON} A "
+        f"to the cutoff {CUTOFF} A."
     )
-    capabilities = ModelCapabilities(
-        outputs={"energy": ModelOutput(unit="eV", sample_kind="atom")},
+    return energy_atomistic_model(
+        ToyMorseModule(),
+        name="actionmd toy Morse",
+        description=description,
+        references={"implementation": ["actionmd.potentials.toy"]},
         atomic_types=ATOMIC_TYPES,
         interaction_range=CUTOFF,
-        length_unit="angstrom",
-        supported_devices=["cpu"],
-        dtype="float64",
     )
-    return AtomisticModel(module, metadata, capabilities)
 
 
 def export_toy_potential(path: str | os.PathLike) -> None:
@@ -150,16 +116,7 @@ def export_toy_potential(path: str | os.PathLike) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = toy_atomistic_model()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    save_atomically(toy_atomistic_model(), path)
 
 
 def toy_pair_energy(r: np.ndarray) -> np.ndarray:
