@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement  # noqa: E402
+from actionmd.atomistic.rollout import half_step_over_mass  # noqa: E402
 from actionmd.core.fixed_point import SolverSettings, solve_midpoint  # noqa: E402
-from actionmd.dynamics.stepping import half_step_over_mass  # noqa: E402
 from actionmd.io.trajectory import read_trajectory  # noqa: E402
 
 # (label, mixing, anderson, converged_mixing, preconditioner, tolerance)

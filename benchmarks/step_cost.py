@@ -151,7 +151,7 @@ def atomistic_rows(
     """
     from actionmd import config as config_mod
     from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
-    from actionmd.dynamics.stepping import half_step_over_mass
+    from actionmd.atomistic.rollout import half_step_over_mass
     from actionmd.io.trajectory import read_trajectory
 
     torch.set_num_threads(threads)

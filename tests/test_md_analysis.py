@@ -71,7 +71,8 @@ def harmonic_wells(n=64, mass=16.0, period_fs=100.0):
 
 
 def test_nvt_rollout_reaches_the_thermostat_temperature_and_keeps_its_conserved_quantity():
-    from actionmd.dynamics.stepping import run_ml_rollout
+    from actionmd.dynamics.ensemble import stepper
+    from actionmd.dynamics.stepping import run_steps
     from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap
 
     masses, forces, k = harmonic_wells()
@@ -80,25 +81,19 @@ def test_nvt_rollout_reaches_the_thermostat_temperature_and_keeps_its_conserved_
     q0 = rng.normal(0.0, 0.05, (64, 3))
     p0 = np.zeros((64, 3))
     thermostat = SVRThermostat(300.0, tau_fs=100.0, n_dof=3 * 64, seed=1)
-    roll = run_ml_rollout(q0, p0, masses, 3000, 10, vv.step, thermostat=thermostat, long_step=4.0)
+    roll = run_steps(stepper(vv, masses, 4.0, thermostat), q0, p0, masses, 3000, 10)
     temps = temperature(roll["momenta"], masses) * (3 * 64 - 3) / (3 * 64)  # all 3N dof are free here
     assert np.mean(temps[100:]) == pytest.approx(300.0, rel=0.05)
     h = kinetic_energy(roll["momenta"], masses) + 0.5 * k * np.sum(roll["positions"] ** 2, axis=(1, 2))
     conserved = h - roll["thermostat_work"]
     assert np.ptp(conserved) < 0.02 * np.ptp(h)  # H itself changes by the thermostat's work
     # tau = infinity: exactly the NVE rollout, no work
-    nve = run_ml_rollout(q0, p0 + 1.0, masses, 50, 10, VelocityVerletMap(forces, masses, 4.0, 4).step)
-    off = run_ml_rollout(
-        q0,
-        p0 + 1.0,
-        masses,
-        50,
-        10,
-        VelocityVerletMap(forces, masses, 4.0, 4).step,
-        thermostat=SVRThermostat(300.0, tau_fs=float("inf"), seed=1),
-        long_step=4.0,
+    nve = run_steps(stepper(VelocityVerletMap(forces, masses, 4.0, 4), masses), q0, p0 + 1.0, masses, 50, 10)
+    off_thermostat = SVRThermostat(300.0, tau_fs=float("inf"), seed=1)
+    off = run_steps(
+        stepper(VelocityVerletMap(forces, masses, 4.0, 4), masses, 4.0, off_thermostat), q0, p0 + 1.0, masses, 50, 10
     )
     np.testing.assert_array_equal(off["positions"], nve["positions"])
     assert not off["thermostat_work"].any() and "thermostat_work" not in nve
     with pytest.raises(ValueError, match="long step"):
-        run_ml_rollout(q0, p0, masses, 10, 10, vv.step, thermostat=thermostat)
+        stepper(vv, masses, None, thermostat)

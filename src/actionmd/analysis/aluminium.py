@@ -191,7 +191,7 @@ def aluminium_plot(
     discarded equilibration is shaded; the target temperature is a dotted line; an x
     marks the last finite frame of a run that blew up.
     """
-    from actionmd.analysis.plotting import _save, label, plt
+    from actionmd.analysis.plotting import label, plt, save_figure
 
     if not isinstance(table, pd.DataFrame):
         path = Path(table)
@@ -263,4 +263,4 @@ def aluminium_plot(
     if any_incomplete:
         note += "; a run that blew up: statistics and cost over its finite part"
     ax_tab.set_title(note, fontsize=8, loc="left")
-    _save(fig, pdf, png)
+    save_figure(fig, pdf, png)

@@ -76,7 +76,7 @@ def plot(
     paths: list[str | Path], pdf: str | Path, png: str | Path | None = None, analysis: dict[str, Any] | None = None
 ) -> None:
     """Fig. 5: total energy per atom minus its initial value, and kinetic temperature, vs time."""
-    from actionmd.analysis.plotting import _save, label, plt
+    from actionmd.analysis.plotting import label, plt, save_figure
 
     rollouts = load_rollouts(paths)
     methods = order_methods(list(rollouts))
@@ -124,4 +124,4 @@ def plot(
     ax_t.text(0.99, 0.02, "x: run blew up (stopped)", transform=ax_t.transAxes, ha="right", va="bottom", fontsize=8)
     for ax in (ax_e, ax_t):
         ax.grid(alpha=0.3)
-    _save(fig, pdf, png)
+    save_figure(fig, pdf, png)

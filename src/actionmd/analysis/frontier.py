@@ -122,7 +122,7 @@ def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from actionmd.analysis.plotting import _k_colour, label
+    from actionmd.analysis.plotting import k_colour, label
     from actionmd.naming import parse_method
 
     ks = sorted(k for m in pts["method"] for kind, k in [parse_method(m)] if kind == "symplectic" and k is not None)
@@ -136,7 +136,7 @@ def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None
             x, y = row.wall_s_per_ps, getattr(row, key)
             if not (np.isfinite(x) and np.isfinite(y)):
                 continue
-            color = _k_colour(row.method, ks)
+            color = k_colour(row.method, ks)
             face = "none" if row.broke else color
             ax.plot([x], [max(y, 1e-6) if yscale == "log" else y], "o", ms=8, mfc=face, mec=color, ls="none")
             text = label(row.method, NAMES) + (f" ({row.note})" if row.note else "")

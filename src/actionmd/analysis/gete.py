@@ -211,7 +211,7 @@ def gete_energy_zero(rolls: dict[str, list[dict[str, Any]]]) -> tuple[float, str
 def gete_plot(rolls: dict[str, list[dict[str, Any]]], pdf: str | Path, png: str | Path | None = None) -> None:
     """Fig. 3: (a) potential energy per atom vs log time, mean over runs with the min-max band over runs;
     (b) T_Ge - T_Te (K) per method over the second half of the runs, mean over runs +- std over runs."""
-    from actionmd.analysis.plotting import _save, label, plt
+    from actionmd.analysis.plotting import label, plt, save_figure
 
     methods = order_methods(list(rolls))
     colors = method_colors(methods, plt)
@@ -259,4 +259,4 @@ def gete_plot(rolls: dict[str, list[dict[str, Any]]], pdf: str | Path, png: str 
         f"a quench, long step {meta['long_step']:g} fs",
         fontsize=10,
     )
-    _save(fig, pdf, png)
+    save_figure(fig, pdf, png)

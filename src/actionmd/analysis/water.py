@@ -168,7 +168,8 @@ def write_metrics(paths: list[str | Path], out: str | Path, analysis: dict[str, 
 def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None, analysis: dict[str, Any] | None) -> None:
     """Fig. 2: (a) conserved quantity, (b) T_O and T_H, (c) g_OO(r), (d) O mean-square displacement."""
     analysis = _settings(analysis)
-    from actionmd.analysis.plotting import _save, label, plt
+    from actionmd.analysis.plotting import label, plt, save_figure
+
     rollouts = load_rollouts(paths)
     methods = order_methods(list(rollouts))
     ks = [m for m in methods if m.startswith("symplectic")]
@@ -233,4 +234,4 @@ def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None, analy
     ax_m.legend(fontsize=7)
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
-    _save(fig, pdf, png)
+    save_figure(fig, pdf, png)

@@ -194,8 +194,8 @@ def step_errors_by_iterations(
     import torch
 
     from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
+    from actionmd.atomistic.rollout import half_step_over_mass
     from actionmd.core.fixed_point import SolverSettings, solve_midpoint
-    from actionmd.dynamics.stepping import half_step_over_mass
 
     frames = _read(Path(val_set))[::every]
     first = frames[0]

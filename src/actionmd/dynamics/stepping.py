@@ -1,17 +1,13 @@
-"""NVE and NVT rollouts of an atomistic system with the learned long-step maps.
+"""The loop of every atomistic rollout: apply a stepper, keep every ``save_every``-th state.
 
-From a held-out initial state (q0, p0) (A, (eV*u)^(1/2)), ``steps`` long steps
-Dt are taken with the direct model or with the symplectic model at K
-fixed-point iterations (or converged), and every ``save_every``-th state is kept.
-The reference potential energy of every saved frame is then computed with the
-reference engine, so the total energy H = K + V is known for every method; the
-wall time covers the ML steps only. With a thermostat (NVT), each long step is
-the OBABO split of :class:`actionmd.dynamics.thermostat.OBABOIntegrator` (half a
-thermostat step, the map, half a thermostat step) and the energy the
-thermostat has added so far is saved with every frame (``thermostat_work``,
-eV), so that H - thermostat_work, the conserved quantity, is known. A run that blows up (non-finite state or a
-kinetic temperature beyond ``max_temperature``) stops there and its remaining
-frames are NaN, never made up.
+The stepper is any ensemble's (:func:`actionmd.dynamics.ensemble.stepper`) around a
+learned long-step map or the reference integrator. States are (q, p) in A and
+(eV*u)^(1/2); with a thermostat, the energy it has added so far is saved with every
+frame (``thermostat_work``, eV), so that H - thermostat_work, the conserved quantity,
+is known. The wall time covers the steps only. A run that blows up (non-finite state,
+an unphysical cell, or a kinetic temperature beyond ``max_temperature``) stops there
+and its remaining frames are NaN, never made up. Runs checkpoint and resume
+(:class:`actionmd.io.checkpoint.LoopCheckpoint`).
 """
 
 from __future__ import annotations
@@ -19,106 +15,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from ase import units
 
-from actionmd.core.fixed_point import SolverSettings, solver_record
-from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
+from actionmd.core.fixed_point import solver_record
+from actionmd.core.integrators import SymplecticIntegrator
 from actionmd.dynamics.barostat import UnphysicalState
 from actionmd.dynamics.energy import temperature
 from actionmd.io.checkpoint import LoopCheckpoint, restore, state_of
 
 log = logging.getLogger(__name__)
-
-
-def half_step_over_mass(masses: np.ndarray, long_step: float) -> torch.Tensor:
-    """Dt / 2m, (N, 1) in A per (eV*u)^(1/2): the midpoint's free-flight response to its momentum.
-
-    ``masses`` (N,) in u, ``long_step`` Dt in fs (ASE's time unit is A sqrt(u/eV)).
-    """
-    return 0.5 * long_step * units.fs / torch.as_tensor(masses, dtype=torch.float64).reshape(-1, 1)
-
-
-def load_ml_maps(
-    method: str,
-    direct: str | Path | None,
-    symplectic: str | Path | None,
-    traj,
-    device: torch.device,
-    long_step: float,
-    solver: dict[str, Any] | None,
-) -> tuple[Callable, Callable | None, SolverSettings | None]:
-    """The exported models of a rollout as maps: (direct map, symmetrised increment or None, solver settings or None).
-
-    ``method`` 'direct', 'symplectic_k<K>' or 'symplectic_converged', ``traj`` the
-    :class:`actionmd.io.trajectory.Trajectory` whose atoms and cell the models run on; models trained
-    for another long step than ``long_step`` (fs) are refused.
-    """
-    from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
-    from actionmd.io import InputError
-    from actionmd.naming import parse_method
-
-    model, iterations = parse_method(method)
-    if direct is None or (model == "symplectic" and symplectic is None):
-        raise InputError(f"rollout {method} needs --direct{' and --symplectic' if model == 'symplectic' else ''}")
-    args = (torch.as_tensor(traj.numbers), torch.as_tensor(traj.cell), torch.as_tensor(traj.masses), device)
-    models = [ExportedModel(direct, *args)]
-    if model == "symplectic":
-        models.append(ExportedModel(symplectic, *args))
-    for exported in models:
-        exported.check_timestep(long_step)
-    if model != "symplectic":  # the direct model needs no solver settings (a direct rollout's config has none)
-        return DirectMap(models[0]), None, None
-    return DirectMap(models[0]), SymmetrisedIncrement(models[1]), SolverSettings.from_config(solver, iterations)
-
-
-def run_ml_rollout(
-    q0: np.ndarray,
-    p0: np.ndarray,
-    masses: np.ndarray,
-    steps: int,
-    save_every: int,
-    direct: Callable,
-    increment: Callable | None = None,
-    settings: SolverSettings | None = None,
-    max_temperature: float = 1e4,
-    method: str = "direct",
-    progress_every: int = 0,
-    thermostat=None,
-    long_step: float | None = None,
-    checkpoint: LoopCheckpoint | None = None,
-    map_step: float | None = None,
-) -> dict[str, Any]:
-    """Roll out the direct map (``increment`` None) or the symplectic corrector; arrays per saved frame.
-
-    ``thermostat``: an :class:`actionmd.dynamics.thermostat.SVRThermostat` for NVT (None: NVE), applied
-    for ``long_step`` fs around every step. ``map_step``: the maps' Dt (fs; default
-    ``long_step``), for the converged solve's free-flight preconditioner.
-    """
-    if increment is None:
-        integrator: DirectIntegrator | SymplecticIntegrator = DirectIntegrator(direct)
-    else:
-        settings = settings or SolverSettings()
-        map_step = long_step if map_step is None else map_step
-        if settings.free_flight and map_step is None:
-            raise ValueError("the free-flight preconditioner needs the maps' long step (map_step, fs)")
-        scale = half_step_over_mass(masses, map_step) if settings.free_flight else None
-        integrator = SymplecticIntegrator(increment, direct, settings, scale)
-    stepper = integrator
-    if thermostat is not None:
-        from actionmd.dynamics.thermostat import OBABOIntegrator
-
-        if long_step is None:
-            raise ValueError("an NVT rollout needs the long step (fs) for its thermostat")
-        stepper = OBABOIntegrator(integrator, thermostat, long_step, masses)
-    return run_steps(
-        stepper, q0, p0, masses, steps, save_every, max_temperature, method, progress_every, integrator, checkpoint
-    )
 
 
 def run_steps(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from actionmd.analysis.plotting import PLOTTERS
+from actionmd.analysis.orbits import PLOTTERS
 from actionmd.core.fixed_point import SolverSettings
 from actionmd.core.pairing import Pairs, make_pairs, split_tail, with_time_reversal
 from actionmd.fewbody.metrics import metrics_table

@@ -13,15 +13,19 @@ Units: A, fs (ps in the figure and metrics), eV, u, (eV*u)^(1/2).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from actionmd.atomistic import rollout
 from actionmd.core.device import pick_device
-from actionmd.io import save_npz
+from actionmd.dynamics import ensemble
 from actionmd.io.checkpoint import LoopCheckpoint
 from actionmd.naming import long_step, parse_method
+from actionmd.potentials.lammps_lj import potential_energies, run_nve
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +71,6 @@ def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: 
     return counts
 
 
-def _initial_state(path: str | Path):
-    from actionmd.io.trajectory import read_trajectory
-
-    traj = read_trajectory(path, require_continuous=False)
-    return traj, traj.positions[0], traj.momenta[0]
-
-
 def run_rollout(
     method: str,
     cfg: dict[str, Any],
@@ -83,79 +80,47 @@ def run_rollout(
     symplectic: str | Path | None = None,
     threads: int = 1,
 ) -> None:
-    """One NVE rollout from the first held-out state: 'reference' (LAMMPS VV at dt) or an ML method."""
-    import torch
+    """One NVE rollout from the first held-out state: 'reference' (LAMMPS VV at dt) or an ML method.
 
-    from actionmd.dynamics.energy import kinetic_energy, temperature
-    from actionmd.dynamics.stepping import load_ml_maps, run_ml_rollout
-    from actionmd.potentials.lammps_lj import potential_energies, run_nve
-
+    Energies are those of the potential shifted to zero at the cutoff: with the kinetic
+    energy, the quantity that dynamics with truncated forces conserves (the plain cut
+    potential jumps whenever a pair crosses the cutoff).
+    """
     torch.set_num_threads(threads)
-    model, iterations = parse_method(method)
-    traj, q0, p0 = _initial_state(initial)
+    model, _ = parse_method(method)
+    traj, q0, p0 = rollout.initial_state(initial)
     system = lj_system(cfg["physics"])
     roll = cfg["rollout"]
     big_dt = long_step(cfg)
     steps, save_every = roll["steps"], roll["save_every"]
-    lag = cfg["pairing"]["lag"]
-    if model == "reference":
-        import time
-
+    checkpoint = None
+    if model == "reference":  # LAMMPS runs the whole NVE trajectory itself
+        lag, dt = cfg["pairing"]["lag"], cfg["reference"]["dt"]
         t0 = time.perf_counter()
-        res = run_nve(
-            q0, p0, traj.cell, system, cfg["reference"]["dt"], steps * lag, save_every * lag, log.info, shift=True
-        )
-        wall = time.perf_counter() - t0
+        res = run_nve(q0, p0, traj.cell, system, dt, steps * lag, save_every * lag, log.info, shift=True)
         arrays: dict[str, Any] = {
             "positions": res["positions"],
             "momenta": res["momenta"],
-            "wall_time": np.array(wall),
+            "wall_time": np.array(time.perf_counter() - t0),
             "steps_done": np.array(steps),
-            "meta": {"method": method, "diverged_at": None, "dt": cfg["reference"]["dt"]},
+            "meta": {"method": method, "diverged_at": None},
         }
         potential = res["potential_energy"]
     elif model in ("direct", "symplectic"):
+        dt = big_dt
         checkpoint = LoopCheckpoint.for_job(out, [cfg, method], [initial, direct, symplectic])
-        direct_map, increment, settings = load_ml_maps(
-            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg.get("solver")
+        device = pick_device(cfg["device"])
+        integrator, _ = rollout.ml_integrator(method, direct, symplectic, traj, device, big_dt, cfg.get("solver"))
+        stepper = ensemble.stepper(integrator, traj.masses)  # NVE
+        arrays = rollout.run(
+            method, stepper, q0, p0, traj.masses, steps, save_every, roll["max_temperature"], checkpoint, integrator
         )
-        arrays = run_ml_rollout(
-            q0,
-            p0,
-            traj.masses,
-            steps,
-            save_every,
-            direct_map,
-            increment,
-            settings,
-            roll["max_temperature"],
-            method,
-            progress_every=max(steps // 20, 1),
-            checkpoint=checkpoint,
-            map_step=big_dt,
-        )
-        arrays["meta"]["dt"] = big_dt
         valid = np.isfinite(arrays["positions"]).all(axis=(1, 2))
         potential = np.full(len(valid), np.nan)
         potential[valid] = potential_energies(arrays["positions"][valid], traj.cell, system, shift=True)
     else:
         raise ValueError(f"argon has no rollout method {method!r}")
-    # energies of the potential shifted to zero at the cutoff: with the kinetic energy, the
-    # quantity that dynamics with truncated forces conserves (the plain cut potential jumps
-    # whenever a pair crosses the cutoff)
-    arrays["time"] = big_dt * save_every * np.arange(len(potential))
-    arrays["potential_energy"] = potential
-    arrays["kinetic_energy"] = kinetic_energy(arrays["momenta"], traj.masses)
-    arrays["temperature"] = temperature(arrays["momenta"], traj.masses)
-    arrays["meta"].update({"n_atoms": traj.n_atoms, "long_step": big_dt, "initial": str(initial)})
-    total = (arrays["potential_energy"] + arrays["kinetic_energy"]) / traj.n_atoms
-    log.info(
-        "%s: %.1f s wall; max |E - E0| = %.3e eV/atom; final T = %.1f K",
-        method,
-        float(arrays["wall_time"]),
-        float(np.nanmax(np.abs(total - total[0]))),
-        float(arrays["temperature"][np.isfinite(arrays["temperature"])][-1]),
-    )
-    save_npz(out, **arrays)
-    if model != "reference":
+    meta = {"dt": dt, "n_atoms": traj.n_atoms, "long_step": big_dt, "initial": str(initial)}
+    rollout.finish(arrays, out, traj.masses, traj.numbers, big_dt * save_every, meta, traj.cell, potential)
+    if checkpoint is not None:
         checkpoint.remove()

@@ -35,14 +35,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from actionmd.atomistic import rollout
 from actionmd.core.device import pick_device
-from actionmd.io import InputError, save_npz
+from actionmd.dynamics import ensemble
+from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator
+from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
+from actionmd.io import InputError
 from actionmd.io.checkpoint import LoopCheckpoint
 from actionmd.naming import LEGS, long_step, parse_method, structure_name, structures, temperature_grid
 
 log = logging.getLogger(__name__)
-
 
 
 # --------------------------------------------------------------------------------------
@@ -108,10 +112,6 @@ def ramp(cfg: dict[str, Any], out: str | Path, model: str | Path | None = None, 
     temperature ramp; each leg has ``ramp.steps`` steps of ``ramp.dt``. Positions are saved
     wrapped into the cell (each structure starts a new run).
     """
-    import torch
-
-    from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator
-    from actionmd.dynamics.thermostat import SVRThermostat
     from actionmd.io.checkpoint import restore
     from actionmd.io.trajectory import write_frames
 
@@ -196,8 +196,6 @@ def simulate_structure(
     threads: int = 1,
 ) -> None:
     """One structure: Langevin NVT at ``temperature`` in the ramp's cell, then NVE frames."""
-    import torch
-
     from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
     from actionmd.io.trajectory import write_frames
 
@@ -249,9 +247,6 @@ def quench(
     fixes the density), runs ``liquid_steps``, then a sample is taken every ``sample_every``
     steps and quenched for ``quench_steps`` at ``physics.temperature``.
     """
-    import torch
-
-    from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
     from actionmd.io.trajectory import write_frames
 
     torch.set_num_threads(threads)
@@ -310,12 +305,6 @@ def quench(
 # --------------------------------------------------------------------------------------
 
 
-def _symbol(z: int) -> str:
-    from ase.data import chemical_symbols
-
-    return chemical_symbols[int(z)]
-
-
 def run_rollout(
     method: str,
     cfg: dict[str, Any],
@@ -334,22 +323,11 @@ def run_rollout(
     Saved per frame: positions, momenta, potential energy, temperatures (total and per
     species), thermostat work; for NPT also cell, volume and the conserved quantity.
     """
-    import torch
-
-    from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
-    from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator
-    from actionmd.dynamics.energy import kinetic_energy, species_temperatures, temperature
-    from actionmd.dynamics.stepping import half_step_over_mass, load_ml_maps, run_steps
-    from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
-    from actionmd.io.trajectory import read_trajectory
-
     torch.set_num_threads(threads)
     kind, _ = parse_method(method)
     phys, roll = cfg["physics"], cfg["rollout"]
-    traj = read_trajectory(initial, require_continuous=False)
-    if not 0 <= run < len(traj):
-        raise InputError(f"{initial}: has {len(traj)} initial states, run {run} asked for")
-    q0, p0, cell, numbers, masses = traj.positions[run], traj.momenta[run], traj.cell, traj.numbers, traj.masses
+    traj, q0, p0 = rollout.initial_state(initial, run)
+    cell, numbers, masses = traj.cell, traj.numbers, traj.masses
     evaluate = evaluator(cfg, numbers, model, threads)
     seed = roll["seed"] + 1000 * run
     thermostat = SVRThermostat(phys["temperature"], phys["thermostat_tau"], seed=seed)
@@ -362,76 +340,44 @@ def run_rollout(
             inner = VelocityVerletMap(lambda q: torch.from_numpy(evaluate(q.numpy(), cell)[1]), masses, dt)
     elif kind in ("direct", "symplectic"):
         dt, steps, save_every = big_dt, roll["steps"], roll["save_every"]
-        direct_map, increment, settings = load_ml_maps(
-            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg.get("solver")
-        )
-        models = [direct_map.model] + ([increment.model] if increment is not None else [])
+        device = pick_device(cfg["device"])
+        integrator, models = rollout.ml_integrator(method, direct, symplectic, traj, device, big_dt, cfg.get("solver"))
+        inner = integrator
 
         def set_cell(new: np.ndarray) -> None:
             for exported in models:
                 exported.set_cell(new)
 
-        if increment is None:
-            integrator = DirectIntegrator(direct_map)
-        else:
-            scale = half_step_over_mass(masses, big_dt) if settings.free_flight else None
-            integrator = SymplecticIntegrator(increment, direct_map, settings, scale)
-        inner = integrator
     else:
         raise ValueError(f"{cfg['name']} has no rollout method {method!r}")
+    barostat = None
     if npt:
         barostat = IsotropicBarostat(
             phys["pressure"], phys["temperature"], phys["barostat_tau"], phys["cell_tau"], len(numbers), seed=seed + 1
         )
-        stepper = NPTIntegrator(masses, cell, evaluate, barostat, thermostat, dt, inner, set_cell)
-    else:
-        stepper = OBABOIntegrator(inner, thermostat, dt, masses)
+    stepper = ensemble.stepper(inner, masses, dt, thermostat, barostat, cell, evaluate, set_cell)
     log.info(
         "%s %s run %d: %d atoms, %s, %s, %d steps of %g fs",
         cfg["name"], method, run, len(numbers), phys["ensemble"].upper(), potential_label(cfg), steps, dt,
     )  # fmt: skip
     checkpoint = LoopCheckpoint.for_job(out, [cfg, method, run], [initial, direct, symplectic, model])
-    arrays = run_steps(
-        stepper, q0, p0, masses, steps, save_every, roll["max_temperature"], method,
-        max(steps // 20, 1), integrator, checkpoint,
-    )  # fmt: skip
-    positions, momenta = arrays["positions"], arrays["momenta"]
-    if not npt:  # the potential energy of each saved frame (after the run: not in the wall time)
-        arrays["potential_energy"] = np.array(
-            [evaluate(x, cell)[0] if np.isfinite(x).all() else np.nan for x in positions]
-        )
-    arrays["kinetic_energy"] = kinetic_energy(momenta, masses)
-    arrays["temperature"] = temperature(momenta, masses)
-    per_species = species_temperatures(np.nan_to_num(momenta), masses, numbers)
-    finite = np.isfinite(momenta).all(axis=(1, 2))
-    for z, values in per_species.items():
-        arrays[f"temperature_{_symbol(z)}"] = np.where(finite, values, np.nan)
-    arrays["time"] = dt * save_every * np.arange(len(positions))
-    arrays["numbers"] = numbers
-    if not npt:
-        arrays["cell"] = cell
-    arrays["meta"].update(
-        {
-            "run": run,
-            "system": cfg["name"],
-            "dt": dt,
-            "long_step": big_dt,
-            "potential": potential_label(cfg),
-            "target_temperature": phys["temperature"],
-            "target_pressure": phys["pressure"],
-            "ensemble": phys["ensemble"],
-            "n_atoms": int(len(numbers)),
-            "initial": str(initial),
-            "reference_calls": int(getattr(evaluate, "calls", -1)),
-        }
+    arrays = rollout.run(
+        method, stepper, q0, p0, masses, steps, save_every, roll["max_temperature"], checkpoint, integrator
     )
-    log.info(
-        "%s: %.1f s wall for %d steps; T = %.1f K%s",
-        method,
-        float(arrays["wall_time"]),
-        int(arrays["steps_done"]),
-        float(np.nanmean(arrays["temperature"])),
-        f", V = {np.nanmean(arrays['volume']):.2f} A^3" if npt else "",
-    )
-    save_npz(out, **arrays)
+    # NVT: the potential energy of each saved frame, after the run (not in the wall time); NPT records its own
+    energies = None if npt else rollout.frame_energies(lambda q: evaluate(q, cell)[0], arrays["positions"])
+    meta = {
+        "run": run,
+        "system": cfg["name"],
+        "dt": dt,
+        "long_step": big_dt,
+        "potential": potential_label(cfg),
+        "target_temperature": phys["temperature"],
+        "target_pressure": phys["pressure"],
+        "ensemble": phys["ensemble"],
+        "n_atoms": int(len(numbers)),
+        "initial": str(initial),
+        "reference_calls": int(getattr(evaluate, "calls", -1)),
+    }
+    rollout.finish(arrays, out, masses, numbers, dt * save_every, meta, None if npt else cell, energies)
     checkpoint.remove()

@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from actionmd.atomistic import rollout
 from actionmd.atomistic.dataset import last_frame
 from actionmd.core.device import pick_device
-from actionmd.dynamics.energy import conserved_quantity as conserved
-from actionmd.io import InputError, save_npz
+from actionmd.dynamics import ensemble
+from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap
+from actionmd.io import InputError
 from actionmd.io.checkpoint import LoopCheckpoint
 from actionmd.naming import long_step, parse_method, state_point_name
 
@@ -144,7 +147,6 @@ def state_point_seed(seed: int, volume: str, temperature: int) -> int:
     Not from its place in the grid: adding or removing state points leaves the others' runs
     (and Snakemake's record of their parameters) as they were.
     """
-    import numpy as np
 
     key = [int(seed), round(float(volume) * 1000), int(temperature)]
     return int(np.random.SeedSequence(key).generate_state(1)[0])
@@ -170,15 +172,6 @@ def build_dataset(
 # --------------------------------------------------------------------------------------
 
 
-def potential_energies(model, positions: np.ndarray, cell: np.ndarray, numbers: np.ndarray) -> np.ndarray:
-    """q-TIP4P/f energy (eV) of every finite frame of (F, N, 3) positions; NaN for the others."""
-    out = np.full(len(positions), np.nan)
-    for i, q in enumerate(positions):
-        if np.isfinite(q).all():
-            out[i] = model.energy_breakdown(q, cell, numbers)["total"]
-    return out
-
-
 def run_rollout(
     method: str,
     cfg: dict[str, Any],
@@ -193,87 +186,48 @@ def run_rollout(
     'reference': q-TIP4P/f velocity Verlet at the MD step dt, thermostatted every dt;
     'direct' / 'symplectic_k<K>' / 'symplectic_converged': the ML map at Dt = lag * dt.
     """
-    import torch
-
-    from actionmd.dynamics.energy import kinetic_energy, species_temperatures, temperature
-    from actionmd.dynamics.stepping import load_ml_maps, run_ml_rollout
-    from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap
-    from actionmd.io.trajectory import read_trajectory
-
     torch.set_num_threads(threads)
-    model, iterations = parse_method(method)
-    traj = read_trajectory(initial, require_continuous=False)
-    q0, p0 = traj.positions[0], traj.momenta[0]
+    model, _ = parse_method(method)
+    traj, q0, p0 = rollout.initial_state(initial)
     physics, roll = cfg["physics"], cfg["rollout"]
     qtip4pf = potential(physics, threads)
-    big_dt = long_step(cfg)
-    lag = cfg["pairing"]["lag"]
+    big_dt, lag = long_step(cfg), cfg["pairing"]["lag"]
     thermostat = SVRThermostat(physics["temperature"], physics["thermostat_tau"], seed=roll["seed"])
     checkpoint = LoopCheckpoint.for_job(out, [cfg, method], [initial, direct, symplectic])
-    common = {
-        "max_temperature": roll["max_temperature"],
-        "method": method,
-        "thermostat": thermostat,
-        "checkpoint": checkpoint,
-    }
+    integrator = None
     if model == "reference":
-        dt = cfg["reference"]["dt"]
-        cell, numbers = traj.cell, traj.numbers
+        dt, per_step = cfg["reference"]["dt"], lag  # the MD step, lag of them per long step
 
         def forces(q: torch.Tensor) -> torch.Tensor:
-            with torch.enable_grad():  # the integrator runs under no_grad; the forces are autograd's
-                return torch.from_numpy(qtip4pf.energy_forces(q.numpy(), cell, numbers)[1])
+            with torch.enable_grad():  # the forces are autograd's
+                return torch.from_numpy(qtip4pf.energy_forces(q.numpy(), traj.cell, traj.numbers)[1])
 
-        vv = VelocityVerletMap(forces, traj.masses, dt)
-        steps = roll["steps"] * lag
-        arrays = run_ml_rollout(
-            q0, p0, traj.masses, steps, roll["save_every"] * lag, vv.step,
-            long_step=dt, progress_every=max(steps // 20, 1), **common,
-        )  # fmt: skip
-        arrays["steps_done"] = arrays["steps_done"] // lag
-        step_dt = dt
+        inner = VelocityVerletMap(forces, traj.masses, dt)
     elif model in ("direct", "symplectic"):
-        direct_map, increment, settings = load_ml_maps(
-            method, direct, symplectic, traj, pick_device(cfg["device"]), big_dt, cfg.get("solver")
-        )
-        arrays = run_ml_rollout(
-            q0, p0, traj.masses, roll["steps"], roll["save_every"], direct_map, increment, settings,
-            long_step=big_dt, progress_every=max(roll["steps"] // 20, 1), **common,
-        )  # fmt: skip
-        step_dt = big_dt
+        dt, per_step = big_dt, 1
+        device = pick_device(cfg["device"])
+        integrator, _ = rollout.ml_integrator(method, direct, symplectic, traj, device, big_dt, cfg.get("solver"))
+        inner = integrator
     else:
         raise ValueError(f"water has no rollout method {method!r}")
-    positions, momenta = arrays["positions"], arrays["momenta"]
+    stepper = ensemble.stepper(inner, traj.masses, dt, thermostat)
+    arrays = rollout.run(
+        method, stepper, q0, p0, traj.masses, roll["steps"] * per_step, roll["save_every"] * per_step,
+        roll["max_temperature"], checkpoint, integrator,
+    )  # fmt: skip
+    arrays["steps_done"] = arrays["steps_done"] // per_step
     t_energy = time.perf_counter()
-    arrays["potential_energy"] = potential_energies(qtip4pf, positions, traj.cell, traj.numbers)
-    log.info("q-TIP4P/f energies of %d frames: %.1f s", len(positions), time.perf_counter() - t_energy)
-    arrays["kinetic_energy"] = kinetic_energy(momenta, traj.masses)
-    arrays["temperature"] = temperature(momenta, traj.masses)
-    per_species = species_temperatures(np.nan_to_num(momenta), traj.masses, traj.numbers)
-    finite = np.isfinite(momenta).all(axis=(1, 2))
-    for z, name in ((8, "O"), (1, "H")):
-        arrays[f"temperature_{name}"] = np.where(finite, per_species[z], np.nan)
-    arrays["time"] = big_dt * roll["save_every"] * np.arange(len(positions))
-    arrays["cell"] = traj.cell
-    arrays["numbers"] = traj.numbers
-    arrays["meta"].update(
-        {
-            "n_atoms": traj.n_atoms,
-            "long_step": big_dt,
-            "dt": step_dt,
-            "initial": str(initial),
-            "system": "water",
-            "target_temperature": physics["temperature"],
-        }
+    energies = rollout.frame_energies(
+        lambda q: qtip4pf.energy_breakdown(q, traj.cell, traj.numbers)["total"], arrays["positions"]
     )
-    per_atom = conserved(arrays["potential_energy"], arrays["kinetic_energy"], traj.n_atoms, arrays["thermostat_work"])
-    log.info(
-        "%s: %.1f s wall; conserved quantity drift %.3e eV/atom over the run; T_O = %.1f K, T_H = %.1f K",
-        method,
-        float(arrays["wall_time"]),
-        float(np.nanmax(per_atom) - np.nanmin(per_atom)),
-        float(np.nanmean(arrays["temperature_O"])),
-        float(np.nanmean(arrays["temperature_H"])),
-    )
-    save_npz(out, **arrays)
+    log.info("q-TIP4P/f energies of %d frames: %.1f s", len(energies), time.perf_counter() - t_energy)
+    meta = {
+        "n_atoms": traj.n_atoms,
+        "long_step": big_dt,
+        "dt": dt,
+        "initial": str(initial),
+        "system": "water",
+        "target_temperature": physics["temperature"],
+    }
+    rollout.finish(arrays, out, traj.masses, traj.numbers, big_dt * roll["save_every"], meta, traj.cell, energies)
     checkpoint.remove()
