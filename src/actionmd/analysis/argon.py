@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from actionmd.analysis.observables import drift
+from actionmd.dynamics.energy import conserved_quantity
 from actionmd.io import atomic_path, read_rollouts
 from actionmd.naming import order_methods
 
@@ -35,7 +36,7 @@ def rollout_metrics(roll: dict[str, Any]) -> dict[str, Any]:
     """Energy and temperature drift (linear fits over the run), extremes and cost of one rollout."""
     n = roll["meta"]["n_atoms"]
     t_ps = roll["time"] / 1000.0
-    e = (roll["potential_energy"] + roll["kinetic_energy"]) / n
+    e = conserved_quantity(roll["potential_energy"], roll["kinetic_energy"], n)
     de = e - e[0]
     simulated_ps = float(roll["steps_done"]) * roll["meta"]["long_step"] / 1000.0
     iterations = roll.get("iterations")
@@ -90,7 +91,7 @@ def plot(
     for m in methods:
         r = rollouts[m]
         n = r["meta"]["n_atoms"]
-        e = 1e3 * (r["potential_energy"] + r["kinetic_energy"]) / n
+        e = 1e3 * conserved_quantity(r["potential_energy"], r["kinetic_energy"], n)
         t = r["time"] / 1000.0
         de = np.clip(e - e[0], -ENERGY_AXIS_LIMIT, ENERGY_AXIS_LIMIT)
         style = {

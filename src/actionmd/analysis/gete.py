@@ -37,6 +37,7 @@ from actionmd.analysis.runs import (
     wall_per_ps,
     write_csv,
 )
+from actionmd.dynamics.energy import conserved_quantity
 from actionmd.io import InputError
 from actionmd.naming import order_methods
 
@@ -118,7 +119,7 @@ def gete_run_values(roll: dict[str, Any]) -> dict[str, float]:
     """
     n_atoms = roll["meta"]["n_atoms"]
     gap = roll["temperature_Ge"] - roll["temperature_Te"]
-    conserved = (roll["potential_energy"] + roll["kinetic_energy"] - roll["thermostat_work"]) / n_atoms
+    conserved = conserved_quantity(roll["potential_energy"], roll["kinetic_energy"], n_atoms, roll["thermostat_work"])
     return {
         "drift": 1e3 * drift(np.asarray(roll["time"]) / 1e3, conserved),
         "T": finite_mean(_second_half(roll["temperature"])),
