@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from actionmd.analysis.observables import drift as slope
 from actionmd.naming import parse_method
 
 COLUMNS = [
@@ -47,7 +48,7 @@ def rollout_metrics(roll: dict, reference: dict) -> dict:
     finite = np.isfinite(rel)
     diverged = meta.get("diverged_at") is not None or not finite.all()
     max_err = float(np.max(np.abs(rel[finite]))) if not diverged else np.inf
-    drift = float(np.polyfit(t, rel, 1)[0]) if not diverged and len(t) > 1 else np.nan
+    drift = slope(t, rel) if not diverged else np.nan
     if reference["q"].shape != roll["q"].shape:
         raise ValueError(f"{method}: {roll['q'].shape} frames do not match the reference {reference['q'].shape}")
     final = np.linalg.norm(roll["q"][-1] - reference["q"][-1], axis=-1).max()
