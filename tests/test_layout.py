@@ -79,7 +79,8 @@ def test_naming_needs_only_the_standard_library():
 def test_every_configured_system_is_registered_with_a_known_family():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     assert set(config["systems"]) <= set(naming.SYSTEMS)
-    assert set(naming.SYSTEMS.values()) <= set(naming.FAMILIES)
+    assert {family for family, _ in naming.SYSTEMS.values()} <= set(naming.FAMILIES)
+    assert {analysis for _, analysis in naming.SYSTEMS.values()} <= set(naming.ANALYSES)
     for preset in config["presets"].values():
         assert set(preset) <= set(naming.SYSTEMS)
 

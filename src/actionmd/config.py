@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from actionmd.naming import SYSTEMS, family
+from actionmd.naming import SYSTEMS, analysis, family
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -176,7 +176,7 @@ def _check_mlip_protocol(key: str, proto: dict[str, Any], config: dict[str, Any]
         )
     if roll["reference_steps"] % roll["reference_save_every"]:
         raise ConfigError(f"config key '{key}.rollout.reference_steps': not a multiple of reference_save_every")
-    if key.endswith(".gete") and "quench" not in proto:
+    if analysis(key.rsplit(".", 1)[1]) == "gete" and "quench" not in proto:
         raise ConfigError(f"config key '{key}.quench': GeTe's rollouts start from quenches; give this section")
 
 

@@ -15,33 +15,47 @@ from __future__ import annotations
 
 from typing import Any
 
-# system -> family. few_body: N-body gravity, MLPs (Figs. 1, 4); lammps_lj: LAMMPS
-# Lennard-Jones reference runs (Fig. 5); water: q-TIP4P/f over a grid of state points
-# (Fig. 2); crystal: a named reference ML potential, NPT ramps and structures (Fig. 3,
-# Table 1). Adding a system of an existing family is a config entry and a line here.
-SYSTEMS: dict[str, str] = {
-    "one_body": "few_body",
-    "three_body": "few_body",
-    "argon": "lammps_lj",
-    "water": "water",
-    "gete": "crystal",
-    "aluminium": "crystal",
+# system -> (family, analysis). The family decides the chain of rules a system goes
+# through and the module that runs its steps: few_body (N-body gravity, MLPs), lammps_lj
+# (LAMMPS Lennard-Jones reference runs), water (q-TIP4P/f over a grid of state points),
+# crystal (a named reference ML potential, NPT ramps and structures). The analysis decides
+# its metrics table and figure: kepler (one orbiting body, Fig. 4), three_body (Fig. 1),
+# argon (Fig. 5), water (Fig. 2), gete (relaxation after quenches, Fig. 3), aluminium (NPT
+# averages, Table 1). A new system of an existing family and analysis is a line here plus
+# its config and schema entries.
+SYSTEMS: dict[str, tuple[str, str]] = {
+    "one_body": ("few_body", "kepler"),
+    "three_body": ("few_body", "three_body"),
+    "argon": ("lammps_lj", "argon"),
+    "water": ("water", "water"),
+    "gete": ("crystal", "gete"),
+    "aluminium": ("crystal", "aluminium"),
 }
 FAMILIES = ("few_body", "lammps_lj", "water", "crystal")
+ANALYSES = ("kepler", "three_body", "argon", "water", "gete", "aluminium")
 ATOMISTIC_FAMILIES = ("lammps_lj", "water", "crystal")  # metatrain models, metatomic rollouts
 
 
-def family(system: str) -> str:
-    """The family of a registered system (KeyError naming the registered ones otherwise)."""
+def _entry(system: str) -> tuple[str, str]:
     try:
         return SYSTEMS[system]
     except KeyError:
         raise KeyError(f"unknown system '{system}': registered systems are {sorted(SYSTEMS)}") from None
 
 
+def family(system: str) -> str:
+    """The family of a registered system (KeyError naming the registered ones otherwise)."""
+    return _entry(system)[0]
+
+
+def analysis(system: str) -> str:
+    """The analysis (metrics table and figure) of a registered system."""
+    return _entry(system)[1]
+
+
 def systems_of(*families: str) -> tuple[str, ...]:
     """Registered systems of the given families, in registry order."""
-    return tuple(name for name, fam in SYSTEMS.items() if fam in families)
+    return tuple(name for name, (fam, _) in SYSTEMS.items() if fam in families)
 
 
 def is_atomistic(system: str) -> bool:
@@ -126,5 +140,5 @@ def structure_name(leg: str, temperature: int) -> str:
 
 def metrics_file(system: str) -> str:
     """The metrics table of ``system`` the frontier is drawn from (relative to the repository)."""
-    name = "table1.csv" if system == "aluminium" else "metrics.csv"
+    name = "table1.csv" if analysis(system) == "aluminium" else "metrics.csv"
     return f"results/{system}/{name}"

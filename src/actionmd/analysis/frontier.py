@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from actionmd.io import InputError
+from actionmd.naming import SYSTEMS, analysis
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class Columns:
     complete: str | None = None  # boolean column: the run finished
 
 
-SYSTEMS: dict[str, Columns] = {
+COLUMNS: dict[str, Columns] = {  # by the system's analysis (actionmd.naming)
     "water": Columns(
         "wall_time_s_per_ps",
         "conserved_drift_meV_per_atom_ps",
@@ -76,14 +77,19 @@ SYSTEMS: dict[str, Columns] = {
 }
 
 
+def frontier_systems() -> list[str]:
+    """Registered systems whose analysis has a frontier (the atomistic ones)."""
+    return [s for s in SYSTEMS if analysis(s) in COLUMNS]
+
+
 NAMES = {"reference": "reference MD", "direct": "direct"}  # legend text of the methods that are not S's map
 
 
 def points(system: str, table: pd.DataFrame) -> pd.DataFrame:
     """Columns method, wall_s_per_ps, drift (|meV/atom/ps|), equipartition (K), broke (bool), note."""
-    if system not in SYSTEMS:
-        raise InputError(f"no frontier for system '{system}': known {sorted(SYSTEMS)}")
-    cols = SYSTEMS[system]
+    if system not in SYSTEMS or analysis(system) not in COLUMNS:
+        raise InputError(f"no frontier for system '{system}': systems with one are {sorted(frontier_systems())}")
+    cols = COLUMNS[analysis(system)]
     missing = [c for c in (cols.wall_s_per_ps, cols.drift, cols.equipartition) if c not in table]
     if missing or "method" not in table:
         raise InputError(f"{system} metrics lack columns {missing or ['method']}; rerun the system's analysis rule")
@@ -129,7 +135,7 @@ def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     panels = (
         ("drift", "|conserved-quantity drift| (meV/atom/ps)", "log"),
-        ("equipartition", SYSTEMS[system].equipartition_label, "linear"),
+        ("equipartition", COLUMNS[analysis(system)].equipartition_label, "linear"),
     )
     for ax, (key, ylabel, yscale) in zip(axes, panels, strict=True):
         for row in pts.itertuples():

@@ -107,4 +107,4 @@ def plot_three_body(rollouts: dict[str, dict], pdf: str, png: str | None = None)
     save_figure(fig, pdf, png)
 
 
-PLOTTERS = {"one_body": plot_one_body, "three_body": plot_three_body}
+PLOTTERS = {"kepler": plot_one_body, "three_body": plot_three_body}  # by the system's analysis

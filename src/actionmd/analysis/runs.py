@@ -21,14 +21,16 @@ import numpy as np
 import pandas as pd
 
 from actionmd.io import InputError, atomic_path, load_npz
+from actionmd.naming import SYSTEMS, analysis
 
 log = logging.getLogger(__name__)
 
 
 def load_rollout(
-    path: str | Path, required: tuple[str, ...], meta_keys: tuple[str, ...], series: tuple[str, ...], system: str
+    path: str | Path, required: tuple[str, ...], meta_keys: tuple[str, ...], series: tuple[str, ...], kind: str
 ) -> dict[str, Any]:
-    """One rollout file, checked: required arrays and metadata present, series as long as ``time``, system.
+    """One rollout file, checked: required arrays and metadata present, series as long as ``time``, and a
+    rollout of a system whose analysis (:func:`actionmd.naming.analysis`) is ``kind``.
 
     The series are returned as float arrays and the file's path under ``path``. Raises
     :class:`InputError` naming the file for a missing array or metadata key, another
@@ -41,8 +43,8 @@ def load_rollout(
     missing = [k for k in meta_keys if k not in meta]
     if missing:
         raise InputError(f"{path}: metadata lacks {missing}; delete it and rerun the workflow")
-    if meta["system"] != system:
-        raise InputError(f"{path}: a rollout of system {meta['system']!r}, expected {system!r}")
+    if meta["system"] not in SYSTEMS or analysis(meta["system"]) != kind:
+        raise InputError(f"{path}: a rollout of system {meta['system']!r}, not of one analysed as {kind!r}")
     n = len(roll["time"])
     if n < 2:
         raise InputError(f"{path}: {n} frames; a rollout needs at least 2")

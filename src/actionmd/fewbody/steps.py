@@ -22,7 +22,7 @@ from actionmd.fewbody.nbody import GravitationalSystem, neighbour_trajectories, 
 from actionmd.fewbody.rollout import run_model_rollout, run_verlet_rollout
 from actionmd.fewbody.training import FewBodyData, Trainer, TrainingSettings, load_model
 from actionmd.io import InputError, atomic_path, load_npz, read_rollouts, save_npz
-from actionmd.naming import parse_method
+from actionmd.naming import SYSTEMS, analysis, parse_method
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +221,11 @@ def write_metrics(paths: list[str | Path], out: str | Path) -> None:
 
 
 def plot(system: str, paths: list[str | Path], pdf: str | Path, png: str | Path | None = None) -> None:
-    if system not in PLOTTERS:
-        raise ValueError(f"no figure for system {system!r}; known: {sorted(PLOTTERS)}")
-    PLOTTERS[system](load_rollouts(paths), str(pdf), str(png) if png else None)
+    if system not in SYSTEMS or analysis(system) not in PLOTTERS:
+        raise ValueError(f"no figure for system {system!r}; systems with one: {sorted(figure_systems())}")
+    PLOTTERS[analysis(system)](load_rollouts(paths), str(pdf), str(png) if png else None)
+
+
+def figure_systems() -> list[str]:
+    """Registered systems whose analysis has a few-body figure."""
+    return [s for s in SYSTEMS if analysis(s) in PLOTTERS]

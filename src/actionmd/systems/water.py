@@ -226,7 +226,7 @@ def run_rollout(
         "long_step": big_dt,
         "dt": dt,
         "initial": str(initial),
-        "system": "water",
+        "system": cfg.get("name", "water"),  # the rule's params leave the name out (older runs stay valid)
         "target_temperature": physics["temperature"],
     }
     rollout.finish(arrays, out, traj.masses, traj.numbers, big_dt * roll["save_every"], meta, traj.cell, energies)
