@@ -92,7 +92,7 @@ def _dataset(path: Path, kind: str) -> dict[str, Any]:
 def architecture(kind: str, training: dict[str, Any]) -> str:
     """metatrain's name of the architecture of one model kind (``training.even_action``: ours)."""
     if kind == "symplectic" and training.get("even_action", False):
-        from .architectures import EVEN
+        from actionmd.architectures import EVEN
 
         return EVEN
     return ARCHITECTURES[kind]
