@@ -28,7 +28,6 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/rollouts.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
-include: "workflow/rules/mlip.smk"
 
 
 localrules:

@@ -153,6 +153,16 @@ def test_the_partition_file_names_the_test_clusters_partitions():
     assert partitions[GPU_PARTITION]["max_gpu"] >= 1
 
 
+def test_the_workflow_profile_has_the_same_default_resources():
+    """Snakemake loads profiles/default (the workflow profile) on top of `--profile profiles/slurm`, and
+    its default-resources replace the profile's whole block: the account and the defaults the rules
+    leave out (mem_mb, runtime) must be the same in both, or a SLURM run would not get this profile's."""
+    workflow_profile = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    defaults = profile().get("default-resources", {})
+    assert {"mem_mb", "runtime", "slurm_account"} <= set(defaults)
+    assert workflow_profile.get("default-resources") == defaults
+
+
 def test_snakemake_loads_the_profile_from_another_directory(tmp_path):
     """The partition file is found relative to the profile (a dry run validates the plugin's settings)."""
     copy_repo(tmp_path)

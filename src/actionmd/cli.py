@@ -136,16 +136,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("gete-analysis", help="GeTe metrics (CSV) and Fig. 3 (potential energy vs log t, T_Ge - T_Te)")
-    p.add_argument("--csv", required=True)
+    p = sub.add_parser("gete-metrics", help="GeTe metrics (CSV: T, T_Ge - T_Te, final energy, cost over the quenches)")
+    p.add_argument("--out", required=True)
+    p.add_argument("rollouts", nargs="+")
+
+    p = sub.add_parser("gete-figure", help="GeTe Fig. 3: potential energy vs log t, T_Ge - T_Te per method")
     p.add_argument("--pdf", required=True)
     p.add_argument("--png", default=None)
     p.add_argument("rollouts", nargs="+")
 
-    p = sub.add_parser("aluminium-analysis", help="Table 1 (CSV: T, V, wall time per 100 ps) and its figure")
+    p = sub.add_parser("aluminium-metrics", help="Table 1 (CSV: T, V, wall time per 100 ps, speedup)")
     p.add_argument("--config", type=_json, required=True, help="the resolved 'analysis' section")
-    p.add_argument("--csv", required=True)
-    p.add_argument("--pdf", default=None)
+    p.add_argument("--out", required=True)
+    p.add_argument("rollouts", nargs="+")
+
+    p = sub.add_parser("aluminium-figure", help="Table 1 as a figure: V and T against time per method, the table below")
+    p.add_argument("--config", type=_json, required=True, help="the resolved 'analysis' section")
+    p.add_argument("--pdf", required=True)
     p.add_argument("--png", default=None)
     p.add_argument("rollouts", nargs="+")
 
@@ -288,16 +295,10 @@ def handlers() -> dict[str, Callable[[argparse.Namespace], Any]]:
         models = [("direct", a.direct, a.direct_val), ("symplectic", a.symplectic, a.symplectic_val)]
         model_errors.write_summary(model_errors.summary(models), a.out)
 
-    def gete_analysis(a: argparse.Namespace) -> None:
-        rolls = gete.load_gete(a.rollouts)
-        gete.gete_metrics(rolls, a.csv)
-        gete.gete_plot(rolls, a.pdf, a.png)
-
-    def aluminium_analysis(a: argparse.Namespace) -> None:
+    def aluminium_figure(a: argparse.Namespace) -> None:
         rolls = aluminium.load_aluminium(a.rollouts)
-        table = aluminium.aluminium_table(rolls, a.csv, discard=a.config["analysis"]["discard"])
-        if a.pdf:
-            aluminium.aluminium_plot(rolls, table, a.pdf, a.png)
+        table = aluminium.aluminium_table(rolls, None, discard=a.config["analysis"]["discard"])
+        aluminium.aluminium_plot(rolls, table, a.pdf, a.png)
 
     def mlip_rollout(a: argparse.Namespace) -> None:
         files = (a.direct, a.symplectic, a.potential_model)
@@ -323,8 +324,12 @@ def handlers() -> dict[str, Callable[[argparse.Namespace], Any]]:
         ),
         "mlip-quench": lambda a: crystals.quench(a.config, a.ramp, a.out, a.potential_model, a.threads),
         "mlip-rollout": mlip_rollout,
-        "gete-analysis": gete_analysis,
-        "aluminium-analysis": aluminium_analysis,
+        "gete-metrics": lambda a: gete.gete_metrics(gete.load_gete(a.rollouts), a.out),
+        "gete-figure": lambda a: gete.gete_plot(gete.load_gete(a.rollouts), a.pdf, a.png),
+        "aluminium-metrics": lambda a: aluminium.aluminium_table(
+            aluminium.load_aluminium(a.rollouts), a.out, discard=a.config["analysis"]["discard"]
+        ),
+        "aluminium-figure": aluminium_figure,
         "md-dataset": dataset,
         "md-train": lambda a: training.train_system(a.kind, a.config, a.datasets, a.workdir, a.out, a.threads),
         "md-model-errors": model_error_table,

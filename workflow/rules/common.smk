@@ -113,34 +113,66 @@ def water_run_settings(system, *sections):
     return json.dumps(cfg, sort_keys=True)
 
 
+# config sections a rollout depends on beyond physics, reference, pairing and device, by family
+ROLLOUT_SECTIONS = {
+    "lammps_lj": (),
+    "water": ("box", "equilibration"),
+    "crystal": ("name", "potential"),
+}
+
+
 def rollout_settings(wildcards):
+    """The config a rollout depends on (changing another K's entry, or the converged solve's, does not rerun it).
+
+    Few-body rollouts: the physics, the reference, the lag and the number of steps only.
+    """
     model, k = parse_method(wildcards.method)
     resolved = resolve(config, wildcards.system)
-    cfg = {
-        "physics": resolved["physics"],
-        "reference": resolved["reference"],
-        "pairing": {"lag": resolved["pairing"]["lag"]},
-        "rollout": {"steps": resolved["rollout"]["steps"]},
-    }
+    system_family = family(wildcards.system)
+    if system_family == "few_body":
+        cfg = {
+            "physics": resolved["physics"],
+            "reference": resolved["reference"],
+            "pairing": {"lag": resolved["pairing"]["lag"]},
+            "rollout": {"steps": resolved["rollout"]["steps"]},
+        }
+    else:
+        keys = ("physics", "reference", "pairing", "device")
+        keys += ROLLOUT_SECTIONS[system_family]
+        cfg = {key: resolved[key] for key in keys}
+        cfg["rollout"] = {
+            key: value
+            for key, value in resolved["rollout"].items()
+            if key not in ("iterations", "solver")
+        }
     if model == "symplectic":
         cfg["solver"] = SolverSettings.keys_used(resolved["solver"], k)
     return json.dumps(cfg, sort_keys=True)
 
 
 def rollout_methods(system):
-    """Methods rolled out for a system: reference, direct, symplectic at each K (+ large-step VV)."""
+    """Methods rolled out for a system: reference, direct, symplectic at each K (+ large-step VV, few-body)."""
     rollout = resolve(config, system)["rollout"]
     methods = ["reference", "direct"] + [method_name(k) for k in rollout["iterations"]]
-    if rollout["large_step_verlet"]:
+    if family(system) == "few_body" and rollout["large_step_verlet"]:
         methods.append("vv_large")
     return methods
 
 
 def rollout_files(wildcards):
+    """Every rollout of a system; a crystal's, one per method and initial state (run)."""
+    methods = rollout_methods(wildcards.system)
+    if family(wildcards.system) == "crystal":
+        return expand(
+            "results/{system}/rollouts/{method}_run{run}.npz",
+            system=wildcards.system,
+            method=methods,
+            run=range(resolve(config, wildcards.system)["rollout"]["runs"]),
+        )
     return expand(
         "results/{system}/rollouts/{method}.npz",
         system=wildcards.system,
-        method=rollout_methods(wildcards.system),
+        method=methods,
     )
 
 
@@ -159,8 +191,12 @@ def model_arguments(wildcards, input):
     )
 
 
-def needs_gpu(wildcards):
-    return 1 if parse_method(wildcards.method)[0] in MODEL_KINDS else 0
+def rollout_gpu(wildcards):
+    """A model rollout asks for a GPU; a crystal's also when its reference potential runs on one."""
+    gpu = 1 if parse_method(wildcards.method)[0] in MODEL_KINDS else 0
+    if family(wildcards.system) == "crystal":
+        return max(gpu, potential_gpu(wildcards))
+    return gpu
 
 
 def all_targets():
@@ -244,10 +280,6 @@ def potential_gpu(wildcards):
     return 1 if on_gpu else 0
 
 
-def mlip_rollout_gpu(wildcards):
-    return max(needs_gpu(wildcards), potential_gpu(wildcards))
-
-
 def mlip_structure_files(system):
     return [
         f"results/{system}/reference/{structure_name(leg, t)}.extxyz"
@@ -263,16 +295,6 @@ def mlip_rollout_inputs(wildcards):
     else:
         inputs["initial"] = f"results/{wildcards.system}/datasets/initial.extxyz"
     return inputs
-
-
-def mlip_rollout_files(wildcards):
-    resolved = resolve(config, wildcards.system)
-    return expand(
-        "results/{system}/rollouts/{method}_run{run}.npz",
-        system=wildcards.system,
-        method=md_rollout_methods(wildcards.system),
-        run=range(resolved["rollout"]["runs"]),
-    )
 
 
 # --- atomistic systems (argon) ---
@@ -316,38 +338,3 @@ def md_dataset_extra(wildcards, input):
     if "equilibrated" in input.keys():
         return f"--equilibrated {input.equilibrated}"
     return ""
-
-
-def md_rollout_methods(system):
-    """Reference VV, the direct model and the symplectic model at each iteration count."""
-    rollout = resolve(config, system)["rollout"]
-    return ["reference", "direct"] + [method_name(k) for k in rollout["iterations"]]
-
-
-def md_rollout_files(wildcards):
-    return expand(
-        "results/{system}/rollouts/{method}.npz",
-        system=wildcards.system,
-        method=md_rollout_methods(wildcards.system),
-    )
-
-
-def md_rollout_settings(wildcards):
-    """The config a rollout depends on (changing another K's entry, or the converged solve's, does not rerun it)."""
-    model, k = parse_method(wildcards.method)
-    resolved = resolve(config, wildcards.system)
-    rollout = {
-        k: v
-        for k, v in resolved["rollout"].items()
-        if k not in ("iterations", "solver")
-    }
-    keys = (
-        ("physics", "reference", "pairing", "device")
-        + (("box", "equilibration") if family(wildcards.system) == "water" else ())
-        + (("name", "potential") if family(wildcards.system) == "crystal" else ())
-    )
-    cfg = {key: resolved[key] for key in keys}
-    cfg["rollout"] = rollout
-    if model == "symplectic":
-        cfg["solver"] = SolverSettings.keys_used(resolved["solver"], k)
-    return json.dumps(cfg, sort_keys=True)

@@ -14,7 +14,6 @@ rule dataset:
         "../../envs/actionmd.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
         runtime=30,
     params:
         config=lambda w: settings(w.system, "pairing"),
@@ -40,7 +39,6 @@ rule md_dataset:
         "../../envs/actionmd.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
         runtime=30,
     params:
         config=md_dataset_settings,

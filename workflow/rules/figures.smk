@@ -2,6 +2,8 @@ localrules:
     figure,
     md_figure,
     water_figure,
+    gete_figure,
+    aluminium_figure,
     frontier,
 
 
@@ -33,7 +35,7 @@ rule figure:
 rule md_figure:
     """Total energy and kinetic temperature vs time of every rollout (paper Fig. 5 for argon)."""
     input:
-        md_rollout_files,
+        rollout_files,
     output:
         pdf="figures/{system}.pdf",
         png=report(
@@ -57,7 +59,7 @@ rule md_figure:
 rule water_figure:
     """Paper Fig. 2: conserved-quantity drift, T_O and T_H, g_OO(r), O mean-square displacement."""
     input:
-        md_rollout_files,
+        rollout_files,
     output:
         pdf="figures/{system}.pdf",
         png=report(
@@ -79,6 +81,57 @@ rule water_figure:
     shell:
         "actionmd md-figure --system {wildcards.system} --config {params.config:q} "
         "--pdf {output.pdf} --png {output.png} {input} > {log} 2>&1"
+
+
+rule gete_figure:
+    """GeTe (Fig. 3): potential energy vs log time over the quenches, T_Ge - T_Te per method."""
+    input:
+        rollout_files,
+    output:
+        pdf=report(
+            "figures/{system}.pdf",
+            caption="../report/gete_figure.rst",
+            category="{system}",
+            labels={"system": "{system}", "type": "figure (pdf)"},
+        ),
+        png="figures/{system}.png",
+    log:
+        "results/logs/gete_figure/{system}.log",
+    benchmark:
+        "results/benchmarks/gete_figure/{system}.tsv"
+    wildcard_constraints:
+        system="gete",
+    conda:
+        "../../envs/actionmd.yaml"
+    shell:
+        "actionmd gete-figure --pdf {output.pdf} --png {output.png} {input} > {log} 2>&1"
+
+
+rule aluminium_figure:
+    """Aluminium (Table 1 as a figure): V per atom and T against time per method, the table below."""
+    input:
+        rollout_files,
+    output:
+        pdf=report(
+            "figures/{system}.pdf",
+            caption="../report/aluminium_figure.rst",
+            category="{system}",
+            labels={"system": "{system}", "type": "figure (pdf)"},
+        ),
+        png="figures/{system}.png",
+    log:
+        "results/logs/aluminium_figure/{system}.log",
+    benchmark:
+        "results/benchmarks/aluminium_figure/{system}.tsv"
+    wildcard_constraints:
+        system="aluminium",
+    conda:
+        "../../envs/actionmd.yaml"
+    params:
+        config=lambda w: settings(w.system, "analysis"),
+    shell:
+        "actionmd aluminium-figure --config {params.config:q} --pdf {output.pdf} "
+        "--png {output.png} {input} > {log} 2>&1"
 
 
 rule frontier:

@@ -1,5 +1,6 @@
 localrules:
     water_potential,
+    toy_potential,
 
 
 rule reference:
@@ -16,7 +17,6 @@ rule reference:
         "../../envs/actionmd.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
         runtime=60,
     params:
         config=lambda w: settings(w.system, "physics", "reference"),
@@ -93,7 +93,6 @@ rule water_state_point:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=1440,
     params:
         config=lambda w: water_run_settings(w.system, "physics", "reference"),
     shell:
@@ -116,3 +115,102 @@ rule water_potential:
         config=lambda w: settings(w.system, "physics"),
     shell:
         "actionmd export-qtip4pf --config {params.config:q} --out {output} > {log} 2>&1"
+
+
+# --- crystals driven by a reference ML potential (GeTe, aluminium) ---
+
+
+rule toy_potential:
+    """The tiny Morse metatomic model standing in for PET-MAD in tests and the test preset."""
+    output:
+        "results/potentials/toy.pt",
+    log:
+        "results/logs/toy_potential.log",
+    conda:
+        "../../envs/actionmd.yaml"
+    shell:
+        "actionmd export-toy-potential --out {output} > {log} 2>&1"
+
+
+rule mlip_ramp:
+    """NPT heating and cooling ramps with the reference potential, collecting the structures."""
+    input:
+        unpack(reference_potential),
+    output:
+        "results/{system}/reference/ramp.extxyz",
+    log:
+        "results/logs/mlip_ramp/{system}.log",
+    wildcard_constraints:
+        system=MLIP_SYSTEMS,
+    # between-workflow cache (snakemake --cache): Snakemake refuses a benchmark on cached rules
+    cache: True
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        gpu=potential_gpu,
+    params:
+        config=lambda w: mlip_settings(w.system),
+        potential=potential_argument,
+    shell:
+        "actionmd mlip-ramp --system {wildcards.system} --config {params.config:q} "
+        "{params.potential} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule mlip_structure:
+    """One structure of the ramps: Langevin NVT at its temperature, then NVE frames (the data)."""
+    input:
+        unpack(reference_potential),
+        ramp="results/{system}/reference/ramp.extxyz",
+    output:
+        "results/{system}/reference/{leg}_T{temperature}.extxyz",
+    log:
+        "results/logs/mlip_structure/{system}_{leg}_T{temperature}.log",
+    benchmark:
+        "results/benchmarks/mlip_structure/{system}_{leg}_T{temperature}.tsv"
+    wildcard_constraints:
+        system=MLIP_SYSTEMS,
+        leg="heat|cool",
+        temperature=r"[0-9]+",
+    # the data -> training -> ML rollouts chain is the critical path: before the reference rollouts
+    priority: 1
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        gpu=potential_gpu,
+    params:
+        config=lambda w: mlip_settings(w.system),
+        potential=potential_argument,
+    shell:
+        "actionmd mlip-structure --system {wildcards.system} --config {params.config:q} "
+        "--leg {wildcards.leg} --temperature {wildcards.temperature} --ramp {input.ramp} "
+        "{params.potential} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule mlip_quench:
+    """GeTe: samples of the liquid quenched to the rollout temperature (the rollouts' initial states)."""
+    input:
+        unpack(reference_potential),
+        ramp="results/{system}/reference/ramp.extxyz",
+    output:
+        "results/{system}/reference/quenched.extxyz",
+    log:
+        "results/logs/mlip_quench/{system}.log",
+    benchmark:
+        "results/benchmarks/mlip_quench/{system}.tsv"
+    wildcard_constraints:
+        system="gete",
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        gpu=potential_gpu,
+    params:
+        config=lambda w: settings(
+            w.system, "name", "physics", "reference", "quench", "rollout", "potential"
+        ),
+        potential=potential_argument,
+    shell:
+        "actionmd mlip-quench --system {wildcards.system} --config {params.config:q} "
+        "--ramp {input.ramp} {params.potential} --threads {threads} --out {output} > {log} 2>&1"

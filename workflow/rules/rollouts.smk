@@ -14,7 +14,7 @@ rule rollout:
         "../../envs/actionmd.yaml"
     threads: 1
     resources:
-        gpu=needs_gpu,
+        gpu=rollout_gpu,
         mem_mb=2000,
         runtime=120,
     params:
@@ -43,14 +43,42 @@ rule md_rollout:
         "../../envs/actionmd.yaml"
     threads: 1
     resources:
-        gpu=needs_gpu,
-        mem_mb=4000,
+        gpu=rollout_gpu,
         runtime=600,
     params:
-        config=md_rollout_settings,
+        config=rollout_settings,
         models=model_arguments,
     shell:
         "actionmd md-rollout --system {wildcards.system} --method {wildcards.method} "
         "--config {params.config:q} "
         "--initial {input.initial} {params.models} --threads {threads} "
         "--out {output} > {log} 2>&1"
+
+
+rule mlip_rollout:
+    """One rollout (GeTe NVT, aluminium NPT) of one method from one initial state."""
+    input:
+        unpack(mlip_rollout_inputs),
+    output:
+        "results/{system}/rollouts/{method}_run{run}.npz",
+    log:
+        "results/logs/mlip_rollout/{system}_{method}_run{run}.log",
+    benchmark:
+        "results/benchmarks/mlip_rollout/{system}_{method}_run{run}.tsv"
+    wildcard_constraints:
+        system=MLIP_SYSTEMS,
+        method=r"reference|direct|symplectic_k[0-9]+|symplectic_converged",
+        run=r"[0-9]+",
+    conda:
+        "../../envs/actionmd.yaml"
+    threads: 1
+    resources:
+        gpu=rollout_gpu,
+    params:
+        config=rollout_settings,
+        models=model_arguments,
+        potential=potential_argument,
+    shell:
+        "actionmd mlip-rollout --system {wildcards.system} --method {wildcards.method} "
+        "--run {wildcards.run} --config {params.config:q} --initial {input.initial} "
+        "{params.models} {params.potential} --threads {threads} --out {output} > {log} 2>&1"

@@ -15,7 +15,6 @@ rule train:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=4000,
         runtime=240,
     params:
         config=lambda w: settings(w.system, "training", "device"),
@@ -86,7 +85,6 @@ rule md_model_errors:
     threads: 1
     resources:
         gpu=0,
-        mem_mb=4000,
         runtime=30,
     shell:
         "actionmd md-model-errors --direct {input.direct} --direct-val {input.direct_val} "
