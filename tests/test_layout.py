@@ -7,6 +7,7 @@ counter-example, so that none of the checks can pass vacuously.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -40,6 +41,22 @@ def private_imports(source: str, package: str) -> list[str]:
     return found
 
 
+def actionmd_imports(source: str, package: str) -> set[str]:
+    """Every actionmd module ``source`` imports from, at any depth (function-local imports too)."""
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            target = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, target] if target else base)
+            if target.startswith("actionmd"):
+                out.add(target)
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("actionmd")}
+    return out
+
+
 def imported_modules(source: str) -> set[str]:
     """Top-level names of every module ``source`` imports."""
     out = set()
@@ -57,11 +74,21 @@ def test_the_checks_catch_what_they_are_for():
     ]
     assert private_imports("from actionmd.io import InputError\n", "actionmd.x") == []
     assert "numpy" in imported_modules("def f():\n    import numpy as np\n")
+    stale = actionmd_imports("def f():\n    from .architectures import EVEN\n", "actionmd.atomistic")
+    assert stale == {"actionmd.atomistic.architectures"} and importlib.util.find_spec(stale.pop()) is None
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_imports_another_modules_private_name(path):
     assert private_imports(path.read_text(), module_name(path)) == []
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_actionmd_import_names_an_existing_module(path):
+    """Function-local imports run only when called: a stale one (a module moved) is caught here."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rsplit(".", 1)[0]
+    missing = [m for m in actionmd_imports(path.read_text(), package) if importlib.util.find_spec(m) is None]
+    assert missing == []
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -94,7 +94,7 @@ rule gete_metrics:
     benchmark:
         "results/benchmarks/gete_metrics/{system}.tsv"
     wildcard_constraints:
-        system="gete",
+        system=GETE_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     shell:
@@ -117,7 +117,7 @@ rule aluminium_metrics:
     benchmark:
         "results/benchmarks/aluminium_metrics/{system}.tsv"
     wildcard_constraints:
-        system="aluminium",
+        system=ALUMINIUM_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     params:

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from actionmd.config import check, resolve, typed_overrides  # noqa: E402
 from actionmd.io import InputError  # noqa: E402
 from actionmd.naming import (  # noqa: E402
+    analysis,
     family,
     is_atomistic,
     metrics_file,
@@ -58,6 +59,15 @@ LAMMPS_LJ_SYSTEMS = systems_of("lammps_lj")
 WATER_SYSTEMS = systems_of("water")
 MLIP_SYSTEMS = systems_of("crystal")
 MD_ROLLOUT_SYSTEMS = systems_of("lammps_lj", "water")
+
+
+def analysed_as(kind):
+    """The configured systems whose analysis (metrics and figure) is ``kind``, as a wildcard constraint."""
+    return "|".join(s for s in SYSTEMS if analysis(s) == kind)
+
+
+GETE_SYSTEMS = analysed_as("gete")  # glassy relaxation after quenches (Fig. 3)
+ALUMINIUM_SYSTEMS = analysed_as("aluminium")  # NPT averages and cost (Table 1)
 MODEL_KINDS = ["direct", "symplectic"]
 MD_DATASETS = [f"{k}_{s}.extxyz" for k in MODEL_KINDS for s in ("train", "val")]
 

@@ -100,7 +100,7 @@ rule gete_figure:
     benchmark:
         "results/benchmarks/gete_figure/{system}.tsv"
     wildcard_constraints:
-        system="gete",
+        system=GETE_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     shell:
@@ -124,7 +124,7 @@ rule aluminium_figure:
     benchmark:
         "results/benchmarks/aluminium_figure/{system}.tsv"
     wildcard_constraints:
-        system="aluminium",
+        system=ALUMINIUM_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     params:

@@ -200,7 +200,7 @@ rule mlip_quench:
     benchmark:
         "results/benchmarks/mlip_quench/{system}.tsv"
     wildcard_constraints:
-        system="gete",
+        system=GETE_SYSTEMS,
     conda:
         "../../envs/actionmd.yaml"
     threads: 1
