@@ -24,9 +24,7 @@ import pandas as pd
 from actionmd.analysis.observables import drift
 from actionmd.analysis.runs import (
     finite_frames,
-    line_style,
     load_rollout,
-    method_colors,
     method_labels,
     simulated_ps,
     write_csv,
@@ -191,7 +189,7 @@ def aluminium_plot(
     discarded equilibration is shaded; the target temperature is a dotted line; an x
     marks the last finite frame of a run that blew up.
     """
-    from actionmd.analysis.plotting import label, plt, save_figure
+    from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
 
     if not isinstance(table, pd.DataFrame):
         path = Path(table)
@@ -199,7 +197,7 @@ def aluminium_plot(
             raise InputError(f"{path}: table not found; run the workflow rule that produces it")
         table = pd.read_csv(path)
     methods = order_methods(list(rolls))
-    colors = method_colors(methods, plt)
+    colors = method_colors(methods)
     labels = method_labels(rolls.get("reference"))
     fig = plt.figure(figsize=(9.0, 8.4), constrained_layout=True)
     grid = fig.add_gridspec(3, 1, height_ratios=(1.0, 1.0, 0.22 + 0.11 * len(table)))

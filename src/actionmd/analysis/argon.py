@@ -77,15 +77,11 @@ def plot(
     paths: list[str | Path], pdf: str | Path, png: str | Path | None = None, analysis: dict[str, Any] | None = None
 ) -> None:
     """Fig. 5: total energy per atom minus its initial value, and kinetic temperature, vs time."""
-    from actionmd.analysis.plotting import label, plt, save_figure
+    from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
 
     rollouts = load_rollouts(paths)
     methods = order_methods(list(rollouts))
-    ks = [m for m in methods if m.startswith("symplectic")]
-    cmap = plt.get_cmap("viridis")
-    colors = {"reference": "black", "direct": "tab:red"}
-    for i, m in enumerate(ks):
-        colors[m] = cmap(0.15 + 0.7 * i / max(len(ks) - 1, 1))
+    colors = method_colors(methods)
     fig, (ax_e, ax_t) = plt.subplots(2, 1, figsize=(6.4, 6.8), sharex=True, constrained_layout=True)
     top, bottom = 0.0, 0.0
     for m in methods:
@@ -94,13 +90,7 @@ def plot(
         e = 1e3 * conserved_quantity(r["potential_energy"], r["kinetic_energy"], n)
         t = r["time"] / 1000.0
         de = np.clip(e - e[0], -ENERGY_AXIS_LIMIT, ENERGY_AXIS_LIMIT)
-        style = {
-            "color": colors[m],
-            "lw": 1.6 if m in ("reference", "direct") else 1.2,
-            "ls": "--" if m == "reference" else "-",
-            "label": label(m, LABELS),
-            "zorder": 3 if m == "reference" else 2,
-        }
+        style = {**line_style(m, colors), "label": label(m, LABELS)}
         ax_e.plot(t, de, **style)
         ax_t.plot(t, r["temperature"], **style)
         top = max(top, float(np.nanmax(de)))

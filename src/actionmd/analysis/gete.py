@@ -29,9 +29,7 @@ from actionmd.analysis.runs import (
     finite_frames,
     finite_mean,
     finite_std,
-    line_style,
     load_rollout,
-    method_colors,
     method_labels,
     simulated_ps,
     wall_per_ps,
@@ -212,10 +210,10 @@ def gete_energy_zero(rolls: dict[str, list[dict[str, Any]]]) -> tuple[float, str
 def gete_plot(rolls: dict[str, list[dict[str, Any]]], pdf: str | Path, png: str | Path | None = None) -> None:
     """Fig. 3: (a) potential energy per atom vs log time, mean over runs with the min-max band over runs;
     (b) T_Ge - T_Te (K) per method over the second half of the runs, mean over runs +- std over runs."""
-    from actionmd.analysis.plotting import label, plt, save_figure
+    from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
 
     methods = order_methods(list(rolls))
-    colors = method_colors(methods, plt)
+    colors = method_colors(methods)
     labels = method_labels(rolls["reference"][0] if "reference" in rolls else None)
     zero, zero_text = gete_energy_zero(rolls)
     fig, (ax_u, ax_g) = plt.subplots(1, 2, figsize=(11.0, 4.6), constrained_layout=True, width_ratios=(1.6, 1.0))

@@ -8,6 +8,7 @@ viridis scale (converged last).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import matplotlib
 
@@ -46,3 +47,23 @@ def save_figure(fig, pdf: str | os.PathLike, png: str | os.PathLike | None) -> N
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
     plt.close(fig)
+
+
+def method_colors(methods: list[str]) -> dict[str, Any]:
+    """House colours: reference black, direct red, symplectic K ascending along viridis."""
+    ks = [m for m in methods if m.startswith("symplectic")]
+    cmap = plt.get_cmap("viridis")
+    colors: dict[str, Any] = {"reference": "black", "direct": "tab:red"}
+    for i, m in enumerate(ks):
+        colors[m] = cmap(0.15 + 0.7 * i / max(len(ks) - 1, 1))
+    return colors
+
+
+def line_style(method: str, colors: dict[str, Any]) -> dict[str, Any]:
+    """Line keywords of a method: its colour (gray if unknown), the reference dashed and on top."""
+    return {
+        "color": colors.get(method, "gray"),
+        "lw": 1.6 if method in ("reference", "direct") else 1.2,
+        "ls": "--" if method == "reference" else "-",
+        "zorder": 3 if method == "reference" else 2,
+    }

@@ -112,26 +112,6 @@ def write_csv(table: pd.DataFrame, out: str | Path) -> None:
         table.to_csv(tmp, index=False, float_format="%.8g")
 
 
-def method_colors(methods: list[str], plt: Any) -> dict[str, Any]:
-    """House colours: reference black, direct red, symplectic K ascending along viridis."""
-    ks = [m for m in methods if m.startswith("symplectic")]
-    cmap = plt.get_cmap("viridis")
-    colors: dict[str, Any] = {"reference": "black", "direct": "tab:red"}
-    for i, m in enumerate(ks):
-        colors[m] = cmap(0.15 + 0.7 * i / max(len(ks) - 1, 1))
-    return colors
-
-
-def line_style(method: str, colors: dict[str, Any]) -> dict[str, Any]:
-    """Line keywords of a method: its colour (gray if unknown), the reference dashed and on top."""
-    return {
-        "color": colors.get(method, "gray"),
-        "lw": 1.6 if method in ("reference", "direct") else 1.2,
-        "ls": "--" if method == "reference" else "-",
-        "zorder": 3 if method == "reference" else 2,
-    }
-
-
 def method_labels(ref: dict[str, Any] | None) -> dict[str, str]:
     """Legend names of the reference (with its step, fs, when ``ref`` is a reference rollout) and direct."""
     return {"reference": f"reference VV ({ref['meta']['dt']:g} fs)" if ref else "reference", "direct": "direct"}

@@ -168,15 +168,11 @@ def write_metrics(paths: list[str | Path], out: str | Path, analysis: dict[str, 
 def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None, analysis: dict[str, Any] | None) -> None:
     """Fig. 2: (a) conserved quantity, (b) T_O and T_H, (c) g_OO(r), (d) O mean-square displacement."""
     analysis = _settings(analysis)
-    from actionmd.analysis.plotting import label, plt, save_figure
+    from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
 
     rollouts = load_rollouts(paths)
     methods = order_methods(list(rollouts))
-    ks = [m for m in methods if m.startswith("symplectic")]
-    cmap = plt.get_cmap("viridis")
-    colors = {"reference": "black", "direct": "tab:red"}
-    for i, m in enumerate(ks):
-        colors[m] = cmap(0.15 + 0.7 * i / max(len(ks) - 1, 1))
+    colors = method_colors(methods)
     ref = rollouts.get("reference")
     labels = {"reference": f"reference VV ({ref['meta']['dt']:g} fs)" if ref else "reference", "direct": "direct"}
     fig, axes = plt.subplots(2, 2, figsize=(9.6, 7.4), constrained_layout=True)
@@ -184,8 +180,7 @@ def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None, analy
     top, bottom = 0.0, 0.0
     for m in methods:
         r = rollouts[m]
-        style = {"color": colors[m], "lw": 1.6 if m in ("reference", "direct") else 1.2,
-                 "ls": "--" if m == "reference" else "-", "zorder": 3 if m == "reference" else 2}  # fmt: skip
+        style = line_style(m, colors)
         t = r["time"] / 1000.0
         c = 1e3 * conserved_quantity(r)
         dc = c - c[0]
