@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+import numpy as np
 import yaml
 
 from actionmd.naming import SYSTEMS, analysis, family
@@ -53,8 +55,6 @@ def typed_overrides(overrides: Any) -> dict[str, Any]:
 
 def validate(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
     """Validate against the JSON schema (as snakemake.utils.validate does), then :func:`check`."""
-    import jsonschema
-
     with open(schema) as fh:
         schema_dict = yaml.safe_load(fh)
     validator = jsonschema.Draft202012Validator(schema_dict)
@@ -86,8 +86,6 @@ def check(config: dict[str, Any]) -> None:
 
 
 def _check_fewbody_system(name: str, system: dict[str, Any]) -> None:
-    import numpy as np
-
     q0, p0 = np.asarray(system["q0"], float), np.asarray(system["p0"], float)
     n = len(system["masses"])
     for key, arr in (("q0", q0), ("p0", p0)):

@@ -18,9 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase import units
+from ase.constraints import FixCom
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import Stationary
+from ase.md.verlet import VelocityVerlet
 
 from actionmd.io.checkpoint import LoopCheckpoint
 from actionmd.io.trajectory import write_frames
+from actionmd.potentials.qtip4pf import QTIP4PFCalculator
+
+try:  # ASE >= 3.28
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # pragma: no cover
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
 CHUNK = 200  # Langevin steps between chances to checkpoint
 
@@ -87,19 +98,6 @@ def run_state_point(
     so far are saved there every few hundred steps (and on SIGTERM/SIGINT), and a saved state
     of the same job is resumed: the frames are those of an uninterrupted run, bit for bit.
     """
-    from ase import units
-    from ase.constraints import FixCom
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import Stationary
-    from ase.md.verlet import VelocityVerlet
-
-    try:  # ASE >= 3.28
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # pragma: no cover
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
-
-    from actionmd.potentials.qtip4pf import QTIP4PFCalculator
-
     atoms = atoms.copy()
     atoms.calc = calculator or QTIP4PFCalculator()
     rng = np.random.default_rng(seed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import ase.io
 import numpy as np
 
 from actionmd.io import InputError, atomic_path
@@ -44,8 +45,6 @@ def read_trajectory(path: str | Path, require_continuous: bool = True) -> Trajec
     between consecutive frames: that would be a wrapped (folded) trajectory,
     whose pairs would jump by a box length.
     """
-    import ase.io
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: trajectory not found; run the workflow rule that produces it")
@@ -91,7 +90,5 @@ def _potential_energy(atoms) -> float:
 
 def write_frames(path: str | Path, frames: list) -> None:
     """Write ASE frames to extxyz atomically (the file appears only when complete)."""
-    import ase.io
-
     with atomic_path(path) as tmp:
         ase.io.write(tmp, frames, format="extxyz")
