@@ -3,8 +3,8 @@
 Reference MD on LAMMPS (:mod:`actionmd.potentials.lammps_lj`) -> metatrain datasets
 (:mod:`actionmd.atomistic.dataset`) -> FlashMD models trained and exported with
 metatrain (:mod:`actionmd.atomistic.training`) -> NVE rollouts with the direct
-and the symplectic map (:mod:`actionmd.dynamics.stepping`, evaluated through
-:mod:`actionmd.atomistic.model`) -> metrics and the figure. ``cfg`` is the
+and the symplectic map (:mod:`actionmd.atomistic.rollout`) -> metrics and Fig. 5
+(:mod:`actionmd.analysis.argon`). ``cfg`` is the
 resolved config of the system (:func:`actionmd.config.resolve`): ``physics``,
 ``reference``, ``pairing``, ``training``, ``rollout``, ``solver``, ``device``.
 Units: A, fs (ps in the figure and metrics), eV, u, (eV*u)^(1/2).

@@ -18,12 +18,14 @@ toy metatomic model of the tests. The steps:
    ``sample_every`` steps, each quenched to the rollout temperature: the
    initial states of the glassy-relaxation runs.
 5. :func:`run_rollout`: NVT (GeTe: OBABO with a weak SVR thermostat) or NPT
-   (aluminium: :class:`actionmd.dynamics.barostat.NPTIntegrator`) rollouts with the
+   (aluminium: :class:`actionmd.dynamics.barostat.NPTIntegrator`; both from
+   :func:`actionmd.dynamics.ensemble.stepper`, run by :mod:`actionmd.atomistic.rollout`) rollouts with the
    reference potential at its own step ('reference') or the ML maps at the long
    step. The NPT maps call the reference potential once per long step, for the
    stress the barostat needs; the wall time includes that call.
 
-``cfg`` is the resolved config of the system (:func:`actionmd.config.resolve`);
+Metrics and figures: :mod:`actionmd.analysis.gete` (Fig. 3), :mod:`actionmd.analysis.aluminium`
+(Table 1). ``cfg`` is the resolved config of the system (:func:`actionmd.config.resolve`);
 ``model`` the exported reference potential file (metatomic and toy kinds).
 Units: A, fs, eV, u, (eV*u)^(1/2), K, bar.
 """

@@ -8,11 +8,9 @@ NVE velocity Verlet frames (:mod:`actionmd.dynamics.state_point`). Pairs at a la
 :mod:`actionmd.atomistic.training`); state points, not frames, are split
 between training and validation. Rollouts are NVT at the rollout temperature
 with the OBABO split and stochastic velocity rescaling around the long-step
-map (:mod:`actionmd.dynamics.thermostat`): the reference is q-TIP4P/f velocity Verlet at
-the MD step in the same split. Analyses: drift of the conserved quantity
-H - (energy added by the thermostat), kinetic temperatures of O and H, the O-O
-radial distribution function and the O mean-square displacement
-(:mod:`actionmd.analysis.observables`).
+map (:func:`actionmd.dynamics.ensemble.stepper`, run and recorded by
+:mod:`actionmd.atomistic.rollout`): the reference is q-TIP4P/f velocity Verlet at
+the MD step in the same split. Metrics and Fig. 2: :mod:`actionmd.analysis.water`.
 
 ``cfg`` is the resolved config of the system (:func:`actionmd.config.resolve`).
 Units: A, fs (ps in the figure and metrics), eV, u, (eV*u)^(1/2), K.
