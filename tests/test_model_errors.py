@@ -77,7 +77,7 @@ def fake(monkeypatch):
             made["model"] = FakeModel(frames, kind, **kw)
             return made["model"]
 
-        monkeypatch.setattr("actionmd.atomistic.model.ExportedModel", factory)
+        monkeypatch.setattr("actionmd.atomistic.model_errors.ExportedModel", factory)
 
     return use
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ase
+import ase.io
 import numpy as np
 
 from actionmd.core.pairing import Pairs, make_pairs, with_time_reversal
@@ -51,8 +53,6 @@ def run_pairs(traj: Trajectory, lag: int, stride: int, save_every: int) -> Pairs
 
 def to_atoms(traj: Trajectory, q: np.ndarray, p: np.ndarray, arrays: dict[str, np.ndarray]):
     """ASE atoms of ``traj``'s species, masses and cell at positions ``q`` (A) and momenta ``p``, with ``arrays``."""
-    import ase
-
     atoms = ase.Atoms(numbers=traj.numbers, positions=q, cell=traj.cell, pbc=True)
     atoms.set_masses(traj.masses)
     atoms.set_momenta(p)
@@ -138,8 +138,6 @@ def write_initial(path: str | Path, states: list, sources: list[str]) -> None:
 
 def species_masses(path: str | Path) -> dict[int, float]:
     """Atomic number -> mass (u) of the atoms in the first frame of an extxyz file."""
-    import ase.io
-
     atoms = ase.io.read(path, index=0, format="extxyz")
     return {int(z): float(m) for z, m in zip(atoms.numbers, atoms.get_masses(), strict=True)}
 

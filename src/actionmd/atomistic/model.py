@@ -25,6 +25,9 @@ import warnings
 from pathlib import Path
 
 import torch
+from metatensor.torch import Labels, TensorBlock, TensorMap
+from metatomic.torch import ModelEvaluationOptions, ModelOutput, System, load_atomistic_model
+from vesin.metatomic import neighbor_lists_for_model
 
 from actionmd.io import InputError
 
@@ -32,16 +35,12 @@ OUTPUTS = ("position", "momentum")
 
 
 def _labels_atoms(n: int, device: torch.device):
-    from metatensor.torch import Labels
-
     idx = torch.arange(n, dtype=torch.int32, device=device)
     return Labels(["system", "atom"], torch.stack([torch.zeros_like(idx), idx], dim=1))
 
 
 def _per_atom(values: torch.Tensor, name: str):
     """A metatensor TensorMap of per-atom data: (N, 3) vectors or (N,) scalars."""
-    from metatensor.torch import Labels, TensorBlock, TensorMap
-
     device = values.device
     props = Labels([name], torch.tensor([[0]], dtype=torch.int32, device=device))
     if values.dim() == 2:
@@ -83,8 +82,6 @@ class ExportedModel:
         masses: torch.Tensor,
         device: torch.device | str = "cpu",
     ) -> None:
-        from metatomic.torch import ModelEvaluationOptions, ModelOutput, load_atomistic_model
-
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: exported model not found; run the workflow's training rule that exports it")
@@ -117,8 +114,6 @@ class ExportedModel:
                 "momentum": ModelOutput(unit="(eV*u)^(1/2)", sample_kind="atom"),
             },
         )
-        from vesin.metatomic import neighbor_lists_for_model
-
         self._neighbor_lists = neighbor_lists_for_model("A", self.model)
         self.calls = 0
         one_graph_per_model()
@@ -139,8 +134,6 @@ class ExportedModel:
             )
 
     def _system(self, positions: torch.Tensor, momenta: torch.Tensor):
-        from metatomic.torch import System
-
         system = System(
             types=self.types,
             positions=positions.to(self.device, self.dtype),

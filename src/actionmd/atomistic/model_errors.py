@@ -19,20 +19,25 @@ learned). Units: A for positions, (eV*u)^(1/2) for momenta.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
+import ase.io
 import numpy as np
+import pandas as pd
+import torch
 
-from actionmd.io import InputError
+from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
+from actionmd.atomistic.rollout import half_step_over_mass
+from actionmd.core.fixed_point import SolverSettings, solve_midpoint
+from actionmd.io import InputError, atomic_path
 
 COLUMNS = ("model", "evaluation", "target", "species", "rmse", "target_rms", "relative", "odd_fraction")
 UNITS = {"position": "A", "momentum": "(eV*u)^(1/2)"}
 
 
 def _read(path: Path):
-    import ase.io
-
     if not Path(path).is_file():
         raise InputError(f"{path}: validation set not found; run the workflow's md_dataset rule")
     frames = ase.io.read(path, ":", format="extxyz")
@@ -43,8 +48,6 @@ def _read(path: Path):
 
 def _frames_and_model(model_path: str | Path, val_set: str | Path):
     """The validation frames and the exported model set up for their atoms (types, masses, first cell)."""
-    from actionmd.atomistic.model import ExportedModel
-
     frames = _read(Path(val_set))
     first = frames[0]
     return frames, ExportedModel(model_path, first.numbers, first.cell.array, first.get_masses())
@@ -90,8 +93,6 @@ def _rows(model: str, evaluation: str, symbols: np.ndarray, errors, targets, odd
 
 def direct_errors(model_path: str | Path, val_set: str | Path, batch: int = 8) -> list[dict]:
     """Errors of a direct model's step (q' - q, p' - p) on its validation pairs."""
-    import torch
-
     frames, model = _frames_and_model(model_path, val_set)
     first = frames[0]
     errors: list[list[np.ndarray]] = [[], []]
@@ -116,8 +117,6 @@ def direct_errors(model_path: str | Path, val_set: str | Path, batch: int = 8) -
 
 def symplectic_errors(model_path: str | Path, val_set: str | Path, batch: int = 8) -> list[dict]:
     """Errors of the generating function's increments at the validation midpoints, raw and made even in p."""
-    import torch
-
     frames, model = _frames_and_model(model_path, val_set)
     first = frames[0]
     raw: list[list[np.ndarray]] = [[], []]
@@ -166,10 +165,6 @@ def summary(models: Iterable[tuple[str, str | Path, str | Path]]) -> list[dict]:
 
 def write_summary(rows: list[dict], out: str | Path) -> None:
     """The rows as CSV (atomically), units in the header of the error columns."""
-    import pandas as pd
-
-    from actionmd.io import atomic_path
-
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["unit"] = frame["target"].map(UNITS)
     with atomic_path(Path(out)) as tmp:
@@ -191,12 +186,6 @@ def step_errors_by_iterations(
     species, RMSE of (q', p') against the reference pair (every ``every``-th pair of
     ``direct_val.extxyz``). ``solver``: mixing, tolerance, max_iterations, anderson.
     """
-    import torch
-
-    from actionmd.atomistic.model import DirectMap, ExportedModel, SymmetrisedIncrement
-    from actionmd.atomistic.rollout import half_step_over_mass
-    from actionmd.core.fixed_point import SolverSettings, solve_midpoint
-
     frames = _read(Path(val_set))[::every]
     first = frames[0]
     args = (first.numbers, first.cell.array, first.get_masses())
@@ -238,8 +227,6 @@ def sign_flip_change(increment, states, symbols: np.ndarray, seed: int = 0) -> l
     An S even in p that also couples the atoms' momenta (the exact S does, from order Dt^3:
     p_i . d2V/dq_i dq_j . p_j) cannot be reduced to one evaluation by a per-atom even encoder.
     """
-    import torch
-
     rng = np.random.default_rng(seed)
     diffs: dict[str, list] = {"position": [], "momentum": []}
     sizes: dict[str, list] = {"position": [], "momentum": []}
@@ -270,10 +257,6 @@ def sign_flip_change(increment, states, symbols: np.ndarray, seed: int = 0) -> l
 
 def momentum_coupling(symplectic_path: str | Path, val_set: str | Path, every: int = 6) -> list[dict]:
     """:func:`sign_flip_change` of an exported generating function (made even in p) on validation midpoints."""
-    import torch
-
-    from actionmd.atomistic.model import SymmetrisedIncrement
-
     frames, model = _frames_and_model(symplectic_path, val_set)
     increment = SymmetrisedIncrement(model)
     states = []
@@ -284,10 +267,6 @@ def momentum_coupling(symplectic_path: str | Path, val_set: str | Path, every: i
 
 
 if __name__ == "__main__":  # pragma: no cover (a measurement, see the README's water section)
-    import argparse
-
-    import pandas as pd
-
     ap = argparse.ArgumentParser(description="one-step error of the K-iterated map on validation pairs")
     ap.add_argument("--results", default="results/water", help="a system's results folder")
     ap.add_argument("--mixing", type=float, default=0.3)

@@ -34,9 +34,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ase.io
+import metatomic.torch  # noqa: F401  (registers the TorchScript classes a checkpoint holds)
 import numpy as np
+import torch
 import yaml
 
+from actionmd.architectures import EVEN
 from actionmd.atomistic.dataset import species_masses
 from actionmd.core.device import pick_device
 from actionmd.io import InputError, atomic_path
@@ -60,8 +64,6 @@ KNOWN_FINAL_EVAL_BUG = "'int' object has no attribute 'lower'"
 
 def target_mean_squares(dataset: str | Path, kind: str) -> dict[str, float]:
     """Mean square of each target's components over a dataset file."""
-    import ase.io
-
     frames = ase.io.read(dataset, ":", format="extxyz")
     return {
         name: float(np.mean(np.concatenate([a.arrays[key] for a in frames]) ** 2))
@@ -92,8 +94,6 @@ def _dataset(path: Path, kind: str) -> dict[str, Any]:
 def architecture(kind: str, training: dict[str, Any]) -> str:
     """metatrain's name of the architecture of one model kind (``training.even_action``: ours)."""
     if kind == "symplectic" and training.get("even_action", False):
-        from actionmd.architectures import EVEN
-
         return EVEN
     return ARCHITECTURES[kind]
 
@@ -171,9 +171,6 @@ def _checkpoints(workdir: Path) -> list[Path]:
 
 def _resume_point(workdir: Path, log) -> Path | None:
     """The newest model checkpoint that loads (a kill while metatrain wrote one leaves it truncated)."""
-    import metatomic.torch  # noqa: F401  (registers the TorchScript classes a checkpoint holds)
-    import torch
-
     for path in reversed(_checkpoints(workdir)):
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=False)
