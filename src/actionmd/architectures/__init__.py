@@ -29,6 +29,8 @@ ARCHITECTURES = (EVEN,)
 
 def register() -> None:
     """Make our architectures importable as ``metatrain.<name>`` in this process."""
+    # here, not at the top: metatrain takes 1.2 s to import and is patched only where mtt runs (__main__), while
+    # every CLI process imports EVEN from this package (atomistic.training); flashmd_even imports EVEN back (a cycle)
     import metatrain.utils.architectures as arch
     import metatrain.utils.io as io
     from metatrain.experimental.flashmd_symplectic import documentation

