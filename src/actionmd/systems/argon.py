@@ -21,24 +21,22 @@ import numpy as np
 import torch
 
 from actionmd.atomistic import rollout
+from actionmd.atomistic.dataset import build_datasets, split_runs, to_atoms, write_initial
 from actionmd.core.device import pick_device
 from actionmd.dynamics import ensemble
 from actionmd.io.checkpoint import LoopCheckpoint
+from actionmd.io.trajectory import read_trajectory
 from actionmd.naming import long_step, parse_method
-from actionmd.potentials.lammps_lj import potential_energies, run_nve
+from actionmd.potentials.lammps_lj import LJArgon, MDProtocol, potential_energies, run_nve, run_reference
 
 log = logging.getLogger(__name__)
 
 
 def lj_system(physics: dict[str, Any]):
-    from actionmd.potentials.lammps_lj import LJArgon
-
     return LJArgon(**{**physics, "cells": tuple(physics["cells"])})
 
 
 def md_protocol(reference: dict[str, Any]):
-    from actionmd.potentials.lammps_lj import MDProtocol
-
     return MDProtocol(
         dt=reference["dt"],
         npt_steps=reference["npt_steps"],
@@ -49,8 +47,6 @@ def md_protocol(reference: dict[str, Any]):
 
 def simulate_reference(cfg: dict[str, Any], run: int, out: str | Path, workdir: str | Path | None = None) -> None:
     """One reference run (NPT equilibration, then NVE frames) with seed ``reference.seed + run``."""
-    from actionmd.potentials.lammps_lj import run_reference
-
     seed = cfg["reference"]["seed"] + run
     log.info("reference run %d (seed %d)", run, seed)
     run_reference(lj_system(cfg["physics"]), md_protocol(cfg["reference"]), seed, Path(out), workdir, log.info)
@@ -58,9 +54,6 @@ def simulate_reference(cfg: dict[str, Any], run: int, out: str | Path, workdir: 
 
 def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: str | Path) -> dict[str, int]:
     """Datasets split by run; the first frame of each held-out run is a rollout's initial state."""
-    from actionmd.atomistic.dataset import build_datasets, split_runs, to_atoms, write_initial
-    from actionmd.io.trajectory import read_trajectory
-
     pair, ref = cfg["pairing"], cfg["reference"]
     splits = split_runs(len(trajectories), pair["validation_runs"], pair["held_out_runs"])
     counts = build_datasets(trajectories, pair["lag"], pair["stride"], ref["save_every"], splits, out_dir)

@@ -36,17 +36,26 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import ase.io
 import numpy as np
 import torch
+from ase import Atoms
+from ase.build import bulk
 
 from actionmd.atomistic import rollout
+from actionmd.atomistic.dataset import build_datasets, last_frame, split_state_points, write_initial
 from actionmd.core.device import pick_device
 from actionmd.dynamics import ensemble
 from actionmd.dynamics.barostat import IsotropicBarostat, NPTIntegrator
+from actionmd.dynamics.energy import KB
+from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
 from actionmd.dynamics.thermostat import OBABOIntegrator, SVRThermostat, VelocityVerletMap
 from actionmd.io import InputError
-from actionmd.io.checkpoint import LoopCheckpoint
+from actionmd.io.checkpoint import LoopCheckpoint, restore
+from actionmd.io.trajectory import write_frames
 from actionmd.naming import LEGS, long_step, parse_method, structure_name, structures, temperature_grid
+from actionmd.potentials.reference import Evaluator, describe
+from actionmd.potentials.reference import calculator as reference_calculator
 
 log = logging.getLogger(__name__)
 
@@ -58,44 +67,32 @@ log = logging.getLogger(__name__)
 
 def crystal(cfg: dict[str, Any]):
     """The conventional cubic cell of ``physics.crystal`` repeated ``box.repeat`` times along each axis."""
-    from ase.build import bulk
-
     c = cfg["physics"]["crystal"]
     return bulk(c["symbols"], c["structure"], a=c["a"], cubic=True).repeat(cfg["box"]["repeat"])
 
 
 def potential_label(cfg: dict[str, Any]) -> str:
     """The reference potential in one line (tables, figure titles, logs)."""
-    from actionmd.potentials.reference import describe
-
     return describe(cfg["potential"]["name"], cfg["potential"])
 
 
 def calculator(cfg: dict[str, Any], model: str | Path | None, threads: int = 1):
     """ASE calculator (energy, forces, stress) of the configured reference potential (``cfg["potential"]``)."""
-    from actionmd.potentials.reference import calculator as make
-
-    return make(cfg["potential"], model, threads)
+    return reference_calculator(cfg["potential"], model, threads)
 
 
 def evaluator(cfg: dict[str, Any], numbers: np.ndarray, model: str | Path | None, threads: int = 1):
     """(q, cell) -> (energy, forces, stress) of the reference potential, caching its last state."""
-    from actionmd.potentials.reference import Evaluator
-
     return Evaluator(calculator(cfg, model, threads), numbers)
 
 
 def thermal_momenta(masses: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """Maxwell-Boltzmann momenta ((eV*u)^(1/2)) at ``temperature`` with zero total momentum."""
-    from actionmd.dynamics.energy import KB
-
     p = rng.standard_normal((len(masses), 3)) * np.sqrt(masses * KB * temperature)[:, None]
     return p - masses[:, None] * p.sum(0) / masses.sum()
 
 
 def _atoms(numbers: np.ndarray, q: np.ndarray, p: np.ndarray, cell: np.ndarray, info: dict[str, Any]):
-    from ase import Atoms
-
     atoms = Atoms(numbers=numbers, positions=q, cell=cell, pbc=True)
     atoms.set_momenta(p)
     atoms.info.update(info)
@@ -114,9 +111,6 @@ def ramp(cfg: dict[str, Any], out: str | Path, model: str | Path | None = None, 
     temperature ramp; each leg has ``ramp.steps`` steps of ``ramp.dt``. Positions are saved
     wrapped into the cell (each structure starts a new run).
     """
-    from actionmd.io.checkpoint import restore
-    from actionmd.io.trajectory import write_frames
-
     torch.set_num_threads(threads)
     phys, rp = cfg["physics"], cfg["ramp"]
     atoms = crystal(cfg)
@@ -173,8 +167,6 @@ def ramp(cfg: dict[str, Any], out: str | Path, model: str | Path | None = None, 
 
 def ramp_structure(path: str | Path, leg: str, temperature: int):
     """The structure collected on ``leg`` at ``temperature`` K from a ramp file."""
-    import ase.io
-
     path = Path(path)
     try:
         frames = ase.io.read(path, ":", format="extxyz")
@@ -198,9 +190,6 @@ def simulate_structure(
     threads: int = 1,
 ) -> None:
     """One structure: Langevin NVT at ``temperature`` in the ramp's cell, then NVE frames."""
-    from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
-    from actionmd.io.trajectory import write_frames
-
     torch.set_num_threads(threads)
     points = structures(cfg)
     if (leg, temperature) not in points:
@@ -224,8 +213,6 @@ def build_dataset(cfg: dict[str, Any], trajectories: list[str | Path], out_dir: 
     The initial state is the last NVE frame of the heating-leg structure closest to the
     rollout temperature (aluminium: the crystal at 300 K).
     """
-    from actionmd.atomistic.dataset import build_datasets, last_frame, split_state_points, write_initial
-
     pair, ref = cfg["pairing"], cfg["reference"]
     points = structures(cfg)
     if len(points) != len(trajectories):
@@ -249,8 +236,6 @@ def quench(
     fixes the density), runs ``liquid_steps``, then a sample is taken every ``sample_every``
     steps and quenched for ``quench_steps`` at ``physics.temperature``.
     """
-    from actionmd.io.trajectory import write_frames
-
     torch.set_num_threads(threads)
     phys, qc, runs = cfg["physics"], cfg["quench"], cfg["rollout"]["runs"]
     if "liquid" not in phys:

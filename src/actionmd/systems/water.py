@@ -27,13 +27,17 @@ import numpy as np
 import torch
 
 from actionmd.atomistic import rollout
-from actionmd.atomistic.dataset import last_frame
+from actionmd.atomistic.dataset import build_datasets, last_frame, split_state_points, write_initial
 from actionmd.core.device import pick_device
 from actionmd.dynamics import ensemble
+from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
 from actionmd.dynamics.thermostat import SVRThermostat, VelocityVerletMap
 from actionmd.io import InputError
 from actionmd.io.checkpoint import LoopCheckpoint
+from actionmd.io.trajectory import write_frames
 from actionmd.naming import long_step, parse_method, state_point_name
+from actionmd.potentials.qtip4pf import QTIP4PFCalculator, water_box
+from actionmd.potentials.qtip4pf_metatomic import export_qtip4pf
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,6 @@ log = logging.getLogger(__name__)
 
 def calculator(physics: dict[str, Any], threads: int = 1):
     """q-TIP4P/f ASE calculator with the configured Ewald parameters."""
-    from actionmd.potentials.qtip4pf import QTIP4PFCalculator
-
     return QTIP4PFCalculator(
         ewald_cutoff=physics["ewald_cutoff"],
         smearing=physics["smearing"],
@@ -62,8 +64,6 @@ def potential(physics: dict[str, Any], threads: int = 1):
 
 def export_potential(cfg: dict[str, Any], out: str | Path) -> None:
     """The configured q-TIP4P/f as an exported metatomic model (energy; forces/stress by the engine's autograd)."""
-    from actionmd.potentials.qtip4pf_metatomic import export_qtip4pf
-
     physics = cfg["physics"]
     export_qtip4pf(out, physics["ewald_cutoff"], physics["smearing"], physics["lr_wavelength"])
     log.info("exported q-TIP4P/f to %s", out)
@@ -75,11 +75,6 @@ def equilibrate(cfg: dict[str, Any], out: str | Path, threads: int = 1) -> None:
     Langevin NVT at ``physics.temperature`` for ``equilibration.steps`` of ``equilibration.dt``;
     the output holds the final state (and a second frame ``reference.save_every`` NVE steps on).
     """
-    import torch
-
-    from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
-    from actionmd.potentials.qtip4pf import water_box
-
     torch.set_num_threads(threads)
     physics, box, eq, ref = cfg["physics"], cfg["box"], cfg["equilibration"], cfg["reference"]
     atoms = water_box(box["molecules_per_side"], physics["density"], eq["seed"], box["lattice"])
@@ -119,10 +114,6 @@ def simulate_state_point(
     cfg: dict[str, Any], volume: str, temperature: int, initial: str | Path, out: str | Path, threads: int = 1
 ) -> None:
     """One state point: the equilibrated liquid rescaled to ``volume``, NVT at ``temperature``, NVE frames."""
-    import torch
-
-    from actionmd.dynamics.state_point import StatePointProtocol, run_state_point
-
     torch.set_num_threads(threads)
     physics, ref = cfg["physics"], cfg["reference"]
     seed = state_point_seed(ref["seed"], volume, temperature)
@@ -133,8 +124,6 @@ def simulate_state_point(
     frames = run_state_point(atoms, protocol, seed, None, calculator(physics, threads), log.info, checkpoint)
     for frame in frames:
         frame.info.update(volume_scale=float(volume), state_point=state_point_name(volume, temperature))
-    from actionmd.io.trajectory import write_frames
-
     write_frames(out, frames)
     checkpoint.remove()
 
@@ -156,8 +145,6 @@ def build_dataset(
     """Datasets of both models from the state points; the rollouts start from the equilibrated liquid."""
     if equilibrated is None:
         raise InputError("water's datasets need the equilibrated liquid (md-dataset --equilibrated)")
-    from actionmd.atomistic.dataset import build_datasets, split_state_points, write_initial
-
     pair, ref = cfg["pairing"], cfg["reference"]
     splits = split_state_points(len(trajectories), pair["validation_every"])
     counts = build_datasets(trajectories, pair["lag"], pair["stride"], ref["save_every"], splits, out_dir)
