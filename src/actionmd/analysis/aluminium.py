@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from actionmd.analysis.observables import drift
+from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
 from actionmd.analysis.runs import (
     finite_frames,
     load_rollout,
@@ -189,8 +190,6 @@ def aluminium_plot(
     discarded equilibration is shaded; the target temperature is a dotted line; an x
     marks the last finite frame of a run that blew up.
     """
-    from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
-
     if not isinstance(table, pd.DataFrame):
         path = Path(table)
         if not path.is_file():

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from actionmd.analysis.observables import drift
+from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
 from actionmd.dynamics.energy import conserved_quantity
 from actionmd.io import atomic_path, read_rollouts
 from actionmd.naming import order_methods
@@ -58,8 +60,6 @@ def rollout_metrics(roll: dict[str, Any]) -> dict[str, Any]:
 
 def write_metrics(paths: list[str | Path], out: str | Path, analysis: dict[str, Any] | None = None) -> None:
     """The metrics table (CSV), one row per rollout in method order (``analysis``: unused, argon has no settings)."""
-    import pandas as pd
-
     rollouts = load_rollouts(paths)
     table = pd.DataFrame([rollout_metrics(rollouts[m]) for m in order_methods(list(rollouts))])
     with atomic_path(out) as tmp:
@@ -77,8 +77,6 @@ def plot(
     paths: list[str | Path], pdf: str | Path, png: str | Path | None = None, analysis: dict[str, Any] | None = None
 ) -> None:
     """Fig. 5: total energy per atom minus its initial value, and kinetic temperature, vs time."""
-    from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
-
     rollouts = load_rollouts(paths)
     methods = order_methods(list(rollouts))
     colors = method_colors(methods)

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from actionmd.analysis.plotting import k_colour, label, plt
 from actionmd.io import InputError
-from actionmd.naming import SYSTEMS, analysis
+from actionmd.naming import SYSTEMS, analysis, parse_method
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +124,6 @@ def points(system: str, table: pd.DataFrame) -> pd.DataFrame:
 
 def plot(system: str, pts: pd.DataFrame, pdf: str | Path, png: str | Path | None = None) -> None:
     """Two panels sharing x (wall s per simulated ps, log): |drift| (log) and equipartition error."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from actionmd.analysis.plotting import k_colour, label
-    from actionmd.naming import parse_method
-
     ks = sorted(k for m in pts["method"] for kind, k in [parse_method(m)] if kind == "symplectic" and k is not None)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     panels = (

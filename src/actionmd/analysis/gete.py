@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from actionmd.analysis.observables import drift
+from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
 from actionmd.analysis.runs import (
     finite_frames,
     finite_mean,
@@ -210,8 +211,6 @@ def gete_energy_zero(rolls: dict[str, list[dict[str, Any]]]) -> tuple[float, str
 def gete_plot(rolls: dict[str, list[dict[str, Any]]], pdf: str | Path, png: str | Path | None = None) -> None:
     """Fig. 3: (a) potential energy per atom vs log time, mean over runs with the min-max band over runs;
     (b) T_Ge - T_Te (K) per method over the second half of the runs, mean over runs +- std over runs."""
-    from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
-
     methods = order_methods(list(rolls))
     colors = method_colors(methods)
     labels = method_labels(rolls["reference"][0] if "reference" in rolls else None)

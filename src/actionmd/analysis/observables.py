@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import freud
 import numpy as np
 
 
@@ -33,8 +34,6 @@ def drift(t: np.ndarray, y: np.ndarray) -> float:
 
 
 def _box(cell: np.ndarray):
-    import freud
-
     cell = np.asarray(cell, dtype=float)
     lengths = np.diagonal(cell) if cell.ndim == 2 else cell
     if cell.ndim == 2 and np.count_nonzero(cell - np.diag(lengths)):
@@ -82,8 +81,6 @@ def radial_distribution(
     With ``b`` None (or equal to ``a``) it is the A-A function; an atom is never
     its own neighbour. ``r_max`` must stay below half the shortest cell edge.
     """
-    import freud
-
     positions = np.asarray(positions, dtype=float)
     if positions.ndim == 2:
         positions = positions[None]
@@ -120,8 +117,6 @@ class MSD:
 
 def mean_square_displacement(positions: np.ndarray, dt_fs: float, atoms: np.ndarray | None = None) -> MSD:
     """MSD over all time origins of unwrapped ``positions`` (F, N, 3) A saved every ``dt_fs``, atoms ``atoms``."""
-    import freud
-
     positions = np.asarray(positions, dtype=float)
     if atoms is not None:
         positions = positions[:, np.asarray(atoms)]

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from actionmd.analysis.observables import drift
+from actionmd.analysis.observables import drift, mean_square_displacement, radial_distribution
+from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
 from actionmd.dynamics.energy import conserved_quantity as conserved
 from actionmd.io import InputError, atomic_path, read_rollouts
 from actionmd.naming import order_methods
@@ -95,8 +97,6 @@ def _finite(roll: dict[str, Any]) -> np.ndarray:
 
 def rdf_oo(roll: dict[str, Any], r_max: float, bins: int):
     """g_OO(r) over the finite frames (r_max capped below half the box edge)."""
-    from actionmd.analysis.observables import radial_distribution
-
     cell = np.asarray(roll["cell"])
     r_max = min(r_max, 0.5 * float(np.diagonal(cell).min()) - 1e-6)
     oxygens = np.flatnonzero(roll["numbers"] == 8)
@@ -105,8 +105,6 @@ def rdf_oo(roll: dict[str, Any], r_max: float, bins: int):
 
 def msd_o(roll: dict[str, Any]):
     """Mean-square displacement of the O atoms (A^2) against lag (ps), over the finite frames."""
-    from actionmd.analysis.observables import mean_square_displacement
-
     frames = roll["positions"][_finite(roll)]
     saved_dt = float(roll["time"][1] - roll["time"][0])
     return mean_square_displacement(frames, saved_dt, np.flatnonzero(roll["numbers"] == 8))
@@ -156,8 +154,6 @@ def _settings(analysis: dict[str, Any] | None) -> dict[str, Any]:
 
 def write_metrics(paths: list[str | Path], out: str | Path, analysis: dict[str, Any] | None) -> None:
     analysis = _settings(analysis)
-    import pandas as pd
-
     rollouts = load_rollouts(paths)
     table = pd.DataFrame([rollout_metrics(rollouts[m], analysis) for m in order_methods(list(rollouts))])
     with atomic_path(out) as tmp:
@@ -168,8 +164,6 @@ def write_metrics(paths: list[str | Path], out: str | Path, analysis: dict[str, 
 def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None, analysis: dict[str, Any] | None) -> None:
     """Fig. 2: (a) conserved quantity, (b) T_O and T_H, (c) g_OO(r), (d) O mean-square displacement."""
     analysis = _settings(analysis)
-    from actionmd.analysis.plotting import label, line_style, method_colors, plt, save_figure
-
     rollouts = load_rollouts(paths)
     methods = order_methods(list(rollouts))
     colors = method_colors(methods)
