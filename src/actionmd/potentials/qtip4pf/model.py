@@ -82,7 +82,7 @@ class QTIP4PF:
         skin: float = 1.0,
         n_threads: int = 1,
     ) -> None:
-        import torchpme  # here, not at the top: 1.2 s to import (1.1-1.6 s measured), needed only once a model is built
+        import torchpme  # here, not at the top: 1.2 s to import (1.1-1.6 s measured), needed once a model is built
 
         if min(ewald_cutoff, smearing, lr_wavelength) <= 0 or skin < 0:
             raise ValueError("ewald_cutoff, smearing and lr_wavelength must be positive and skin non-negative")
