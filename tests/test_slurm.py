@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slurm
 
 FEW_BODY = ("figures/one_body.pdf", "figures/one_body.png")
 ATOMISTIC = ("results/aluminium/table1.csv", "figures/aluminium.pdf", "figures/aluminium.png")
-TARGETS = (FEW_BODY[0], ATOMISTIC[0])
+TARGETS = (FEW_BODY[0], ATOMISTIC[0], ATOMISTIC[1])  # Table 1 and its figure are separate rules
 # cancelled while it runs, and again when retried: the first run fails, the second finishes it
 CANCELLED_RULE, CANCELLED_WILDCARDS = "rollout", "one_body_symplectic_k2"
 CANCELLED_OUTPUT = "results/one_body/rollouts/symplectic_k2.npz"
