@@ -103,6 +103,4 @@ def conserved_quantity(
 
     NVE: ``work`` 0, the total energy per atom.
     """
-    if np.ndim(work) == 0 and float(work) == 0.0:
-        return (potential_energy + kinetic_energy) / n_atoms
-    return (potential_energy + kinetic_energy - work) / n_atoms
+    return (potential_energy + kinetic_energy - work) / n_atoms  # x - 0.0 == x: NVE exactly as before
