@@ -303,11 +303,20 @@ def _start(cwd, targets, env=None, cores=2, extra=()):
     return proc
 
 
+def _fresh_matches(cwd: Path, pattern: str, since: float) -> list[Path]:
+    """Files matching ``pattern`` modified after ``since``; a folder the run removes or renames while
+    it is being scanned (metatrain's output folders come and go) counts as no match yet."""
+    try:
+        return [p for p in cwd.glob(pattern) if p.stat().st_mtime >= since]
+    except FileNotFoundError:
+        return []
+
+
 def _wait_for(paths, proc, what, timeout=300, since=0.0):
     """Files matching every glob of ``paths`` (in the run's folder) modified after ``since``, once all are there."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = [[p for p in proc.args_cwd.glob(pattern) if p.stat().st_mtime >= since] for pattern in paths]
+        found = [_fresh_matches(proc.args_cwd, pattern, since) for pattern in paths]
         if all(found):
             return found
         if proc.poll() is not None:
