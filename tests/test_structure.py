@@ -12,15 +12,22 @@ import torch
 
 from actionmd.core.fixed_point import SolverSettings, solve_midpoint
 from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
-from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP
+from actionmd.fewbody.mlp import ActionPrior, DirectMLP, GeneratingFunctionMLP
+from actionmd.fewbody.nbody import GravitationalSystem
 
 N_BODIES, DIM = 3, 2
 CONVERGED = SolverSettings(iterations=None, mixing=0.5, tolerance=1e-14, max_iterations=2000)
 
 
-def make_models(symmetric=True, action_scale=0.02):
+MASSES = (1.0, 2.0, 0.5)
+PRIOR = {"dt": 0.02, "masses": MASSES, "G": 1.3, "central_mass": 0.0}
+
+
+def make_models(symmetric=True, action_scale=0.02, prior=None):
     torch.manual_seed(7)
-    gf = GeneratingFunctionMLP(N_BODIES, DIM, (32, 32), action_scale=action_scale, symmetric=symmetric).double()
+    gf = GeneratingFunctionMLP(
+        N_BODIES, DIM, (32, 32), action_scale=action_scale, symmetric=symmetric, prior=prior
+    ).double()
     direct = DirectMLP(N_BODIES, DIM, (32, 32), dq_scale=0.05, dp_scale=0.05).double()
     return gf, direct
 
@@ -80,8 +87,9 @@ def test_increment_is_gradient_of_action():
     assert float(dp[0, 1, 0]) == pytest.approx(-float(fd_dq), rel=1e-7)
 
 
-def test_converged_map_is_symplectic():
-    gf, direct = make_models()
+@pytest.mark.parametrize("rule", [None, "midpoint", "trapezoid"])
+def test_converged_map_is_symplectic(rule):
+    gf, direct = make_models(prior={**PRIOR, "rule": rule} if rule else None)
     integrator = SymplecticIntegrator(gf.increment, direct, CONVERGED)
     assert symplecticity_defect(integrator) < 1e-8
     assert integrator.last.converged
@@ -96,13 +104,16 @@ def test_direct_and_truncated_maps_are_not_symplectic():
 
 def flip_step_flip(integrator, q, p):
     q1, p1 = integrator.step(q, p)
+    assert integrator.last.converged  # reversibility is a property of the solved map only
     q2, p2 = integrator.step(q1, -p1)
+    assert integrator.last.converged
     return q2, -p2, q1
 
 
-@pytest.mark.parametrize("anderson", [0, 4])
-def test_converged_map_is_time_reversible(anderson):
-    gf, direct = make_models()
+@pytest.mark.parametrize(("anderson", "rule"), [(0, None), (4, None), (0, "trapezoid")])
+def test_converged_map_is_time_reversible(anderson, rule):
+    # a shorter step for the prior: one of the random states has two bodies 0.1 apart
+    gf, direct = make_models(prior={**PRIOR, "dt": 0.002, "rule": rule} if rule else None)
     settings = SolverSettings(iterations=None, mixing=0.5, tolerance=1e-14, anderson=anderson)
     q, p = random_state(batch=4)
     qb, pb, q1 = flip_step_flip(SymplecticIntegrator(gf.increment, direct, settings), q, p)
@@ -155,6 +166,69 @@ def test_anderson_needs_fewer_iterations_than_linear_mixing():
     assert plain.converged and fast.converged
     assert fast.iterations < plain.iterations
     assert torch.allclose(plain.q, fast.q, atol=1e-10)
+
+
+@pytest.mark.parametrize("central_mass", [0.0, 3.0])
+def test_action_priors_are_the_integration_rules_they_name(central_mass):
+    """S_0's increments against the numpy Hamiltonian (an independent implementation)."""
+    system = GravitationalSystem(np.array(MASSES), G=1.3, central_mass=central_mass)
+    q, p = random_state(batch=6)
+    qn, pn = q.numpy(), p.numpy()
+    m = np.array(MASSES)[:, None]
+    dt = PRIOR["dt"]
+    half = 0.5 * dt * pn / m
+    expected = {
+        "free_flight": (dt * pn / m, np.zeros_like(pn)),
+        "midpoint": (dt * pn / m, dt * system.forces(qn)),
+        # d/dp of (V(q - half) + V(q + half)) / 2 through half = Dt p / 2m
+        "trapezoid": (
+            dt * pn / m + 0.25 * dt**2 / m * (system.forces(qn - half) - system.forces(qn + half)),
+            0.5 * dt * (system.forces(qn - half) + system.forces(qn + half)),
+        ),
+    }
+    for rule, (dq_exact, dp_exact) in expected.items():
+        prior = ActionPrior(**{**PRIOR, "central_mass": central_mass}, rule=rule).double()
+        model = GeneratingFunctionMLP(N_BODIES, DIM, (8,), prior={**PRIOR, "central_mass": central_mass, "rule": rule})
+        with torch.no_grad():
+            model.net[-1].weight.zero_()  # the network's part is then a constant
+        dq, dp = model.double().increment(q, p)
+        np.testing.assert_allclose(dq.detach().numpy(), dq_exact, rtol=1e-12, atol=1e-14, err_msg=rule)
+        np.testing.assert_allclose(dp.detach().numpy(), dp_exact, rtol=1e-12, atol=1e-14, err_msg=rule)
+        assert torch.allclose(prior(q, p), prior(q, -p), rtol=1e-15, atol=0)  # even in p: reversible
+    with pytest.raises(ValueError, match="prior rule"):
+        ActionPrior(**PRIOR, rule="leapfrog")
+
+
+def angular_and_linear_momentum(q, p):
+    """Total angular momentum (z component, 2D) and total momentum of each state of a batch."""
+    cross = q[..., 0] * p[..., 1] - q[..., 1] * p[..., 0]
+    return cross.sum(-1), p.sum(-2)
+
+
+@pytest.mark.parametrize("features", ["invariants", "relative_invariants"])
+def test_invariant_action_conserves_the_momenta_of_its_symmetries(features):
+    """Noether for the midpoint map: an S invariant under rotations (and translations) generates
+    a map that conserves the angular (and total linear) momentum exactly, whatever its weights."""
+    torch.manual_seed(11)
+    gf = GeneratingFunctionMLP(N_BODIES, DIM, (32, 32), action_scale=0.02, features=features).double()
+    _, direct = make_models()
+    q, p = random_state(batch=4)
+    angle = torch.tensor(0.9, dtype=torch.float64)
+    rot = torch.stack([torch.stack([angle.cos(), -angle.sin()]), torch.stack([angle.sin(), angle.cos()])])
+    mirror = torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    for g in (rot, mirror):
+        assert torch.allclose(gf(q @ g.T, p @ g.T), gf(q, p), rtol=1e-13, atol=0)
+    shifted = gf(q + torch.tensor([0.3, -0.2], dtype=torch.float64), p)
+    assert torch.allclose(shifted, gf(q, p), rtol=1e-13, atol=0) == (features == "relative_invariants")
+    integrator = SymplecticIntegrator(gf.increment, direct, CONVERGED)
+    q1, p1 = integrator.step(q, p)
+    assert integrator.last.converged and float((q1 - q).abs().max()) > 1e-3
+    (l0, p0), (l1, p1_total) = angular_and_linear_momentum(q, p), angular_and_linear_momentum(q1, p1)
+    assert float((l1 - l0).abs().max()) < 1e-12
+    assert (float((p1_total - p0).abs().max()) < 1e-12) == (features == "relative_invariants")
+    cartesian, _ = make_models()  # the SI's S, learned rotation invariance only: no conservation law
+    q2, p2 = SymplecticIntegrator(cartesian.increment, direct, CONVERGED).step(q, p)
+    assert float((angular_and_linear_momentum(q2, p2)[0] - l0).abs().max()) > 1e-6
 
 
 def test_small_action_is_the_implicit_midpoint_rule_of_its_hamiltonian():

@@ -93,6 +93,31 @@ def test_generating_function_learns_the_oscillator_flow(tmp_path):
     assert energy(q1, p1) == pytest.approx(energy(q, p), rel=0.03)
 
 
+@pytest.mark.parametrize(("features", "translation_invariant"), [("cartesian", True), ("invariants", False)])
+def test_a_model_with_an_action_prior_loads_as_it_was_trained(tmp_path, features, translation_invariant):
+    """The prior's parameters and the kind of features travel in the model file; the prior stays
+    exact in float64 (plain floats, not float32 buffers). Around a central mass, rotations about it
+    are a symmetry and translations are not: invariants about the origin."""
+    pairs = oscillator_pairs(64, 3)
+    pairs = Pairs(pairs.q0 + np.array([2.0, 0.0]), pairs.p0, pairs.q1 + np.array([2.0, 0.0]), pairs.p1)
+    prior = {"dt": 0.1, "masses": [1.0], "G": 1.0, "central_mass": 1.0, "rule": "midpoint"}
+    settings = TrainingSettings(**{**SETTINGS.__dict__, "prior": "midpoint", "features": features})
+    train = data("symplectic", pairs)
+    trainer = Trainer("symplectic", settings, train, train, prior=prior, translation_invariant=translation_invariant)
+    trainer.run()
+    trainer.save(tmp_path / "s.pt")
+    gf, payload = load_model(tmp_path / "s.pt")
+    assert payload["prior"] == prior and gf.prior.dt == 0.1
+    assert gf.feature_kind == features
+    q = torch.tensor([[[1.7, 0.4]]], dtype=torch.float64)
+    p = torch.tensor([[[0.2, -0.5]]], dtype=torch.float64)
+    expected = trainer.model.double().increment(q, p)
+    for a, b in zip(gf.increment(q, p), expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="needs the prior"):
+        Trainer("symplectic", settings, data("symplectic", pairs), data("symplectic", pairs))
+
+
 def test_missing_or_corrupt_model_names_the_file(tmp_path):
     with pytest.raises(InputError, match="nothere.pt.*not found"):
         load_model(tmp_path / "nothere.pt")

@@ -17,7 +17,7 @@ rule train:
         gpu=1,
         runtime=240,
     params:
-        config=lambda w: settings(w.system, "training", "device"),
+        config=lambda w: settings(w.system, "training", "device", "physics"),
         checkpoint="results/{system}/models/{kind}.ckpt",
     shell:
         "actionmd train --kind {wildcards.kind} --dataset {input} --config {params.config:q} "

@@ -139,13 +139,26 @@ def train_model(
     if data["meta"]["kind"] != kind:
         raise InputError(f"{dataset}: holds a {data['meta']['kind']} dataset, not {kind}")
     settings = TrainingSettings.from_dict({**cfg["training"], "device": cfg.get("device", "auto"), "threads": threads})
+    lag_time = data["meta"]["lag"] * data["meta"]["dt"]
+    prior = None
+    if settings.prior != "none":
+        physics = cfg["physics"]
+        prior = {
+            "dt": lag_time,
+            "masses": [float(m) for m in physics["masses"]],
+            "G": physics["G"],
+            "central_mass": physics["central_mass"],
+            "rule": settings.prior,
+        }
     trainer = Trainer(
         kind,
         settings,
         _tensors(data, "train"),
         _tensors(data, "valid"),
         checkpoint=Path(checkpoint) if checkpoint else None,
-        metadata={"lag_time": data["meta"]["lag"] * data["meta"]["dt"]},
+        metadata={"lag_time": lag_time},
+        prior=prior,
+        translation_invariant=cfg["physics"]["central_mass"] == 0,
     )
     trainer.run()
     trainer.save(out)
