@@ -172,6 +172,21 @@ def test_metrics_tables(finished):
     assert three.loc["vv_large", "max_rel_energy_error"] > 0.1  # the orbit is one where large-step Verlet fails
 
 
+def test_invariant_action_conserves_the_three_bodies_momenta(finished):
+    """The test preset's three-body S has invariant features: its converged map conserves the total
+    angular and linear momentum to the solver's tolerance over the whole rollout, the direct model not."""
+    drift = {}
+    for method in ("symplectic_converged", "direct"):
+        with np.load(finished / f"results/three_body/rollouts/{method}.npz", allow_pickle=True) as r:
+            q, p = r["q"], r["p"]
+        ok = np.all(np.isfinite(q), axis=(1, 2))
+        angular = np.sum(q[ok, :, 0] * p[ok, :, 1] - q[ok, :, 1] * p[ok, :, 0], axis=1)
+        linear = p[ok].sum(axis=1)
+        drift[method] = (np.abs(angular - angular[0]).max(), np.abs(linear - linear[0]).max())
+    assert max(drift["symplectic_converged"]) < 1e-8
+    assert max(drift["direct"]) > 1e-5
+
+
 def test_second_invocation_has_nothing_to_do(finished):
     proc = snakemake(finished, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
