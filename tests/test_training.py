@@ -67,6 +67,9 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     other = Trainer("direct", TrainingSettings(**{**SETTINGS.__dict__, "seed": 4}), train, train, checkpoint=ckpt)
     other.run(stop_after=1)
     assert [h["epoch"] for h in other.history] == [1]
+    # the options of S do not concern the direct model: its checkpoint stays valid
+    options = TrainingSettings(**{**SETTINGS.__dict__, "features": "invariants", "prior": "midpoint"})
+    assert Trainer("direct", options, train, train).fingerprint == resumed.fingerprint
 
 
 def test_generating_function_learns_the_oscillator_flow(tmp_path):

@@ -68,12 +68,12 @@ class _PhaseSpaceMLP(nn.Module):
             raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
         self.n_bodies, self.dim, self.hidden, self.feature_kind = n_bodies, dim, list(hidden), features
         self.n_dof = n_bodies * dim
-        i, j = torch.triu_indices(n_bodies, n_bodies, offset=1)
-        self.register_buffer("pair_i", i, persistent=False)
-        self.register_buffer("pair_j", j, persistent=False)
         if features == "cartesian":
             n_in = 2 * self.n_dof
         else:
+            i, j = torch.triu_indices(n_bodies, n_bodies, offset=1)
+            self.register_buffer("pair_i", i, persistent=False)
+            self.register_buffer("pair_j", j, persistent=False)
             n_pos = len(i) if features == "relative_invariants" else n_bodies
             n_vec = n_pos + n_bodies
             n_in = n_vec * (n_vec + 1) // 2 + n_pos
@@ -205,16 +205,13 @@ class GeneratingFunctionMLP(_PhaseSpaceMLP):
         self.register_buffer("action_scale", torch.tensor(float(action_scale)))
         self.prior = ActionPrior(**prior) if prior else None
 
-    def learned(self, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        """The network's part of S (all of it without a prior), shape (B,)."""
-        if not self.symmetric:
-            return self.action_scale * self.net(self.features(q, p))[:, 0]
-        both = self.net(self.features(torch.cat([q, q]), torch.cat([p, -p])))[:, 0]
-        return 0.5 * self.action_scale * (both[: q.shape[0]] + both[q.shape[0] :])
-
     def forward(self, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """S(q, p) for a batch, shape (B,)."""
-        s = self.learned(q, p)
+        if self.symmetric:
+            both = self.net(self.features(torch.cat([q, q]), torch.cat([p, -p])))[:, 0]
+            s = 0.5 * self.action_scale * (both[: q.shape[0]] + both[q.shape[0] :])
+        else:
+            s = self.action_scale * self.net(self.features(q, p))[:, 0]
         return s if self.prior is None else s + self.prior(q, p)
 
     def increment(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +140,14 @@ def residual_targets(data: FewBodyData, prior: dict[str, Any] | None) -> tuple[n
     return a.detach().numpy(), b.detach().numpy()
 
 
-def model_scales(kind: str, data: FewBodyData, prior: dict[str, Any] | None = None) -> dict[str, float]:
-    """Normalisation from the training data (scalars, so rotations commute with it)."""
+def model_scales(
+    kind: str, data: FewBodyData, increments: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, float]:
+    """Normalisation from the training data (scalars, so rotations commute with it).
+
+    ``increments``: the symplectic targets the network learns (:func:`residual_targets`);
+    by default the data's own.
+    """
     q = data.q.numpy()
     p = data.p.numpy()
     scales = {"q_scale": _rms(q), "p_scale": _rms(p)}
@@ -149,7 +155,9 @@ def model_scales(kind: str, data: FewBodyData, prior: dict[str, Any] | None = No
         scales["dq_scale"] = _rms(data.a.numpy() - q)
         scales["dp_scale"] = _rms(data.b.numpy() - p)
     else:
-        dq, dp = (_rms(t) for t in residual_targets(data, prior))
+        if increments is None:
+            increments = residual_targets(data, None)
+        dq, dp = (_rms(t) for t in increments)
         # dS/dp ~ action_scale / p_scale should match dq, dS/dq ~ action_scale / q_scale match dp
         scales["action_scale"] = float(np.sqrt(dq * scales["p_scale"] * dp * scales["q_scale"]))
     return scales
@@ -180,7 +188,9 @@ class Trainer:
         self.device = pick_device(self.settings.device)
         torch.manual_seed(self.settings.seed)
         _, n_bodies, dim = self.train.q.shape
-        self.scales = model_scales(self.kind, self.train, self.prior)
+        # what the network learns: computed once (an autograd pass over the data with a prior)
+        increments = residual_targets(self.train, self.prior) if self.kind == "symplectic" else None
+        self.scales = model_scales(self.kind, self.train, increments)
         self.feature_kind = self.settings.features
         if self.kind == "direct":
             self.feature_kind = "cartesian"
@@ -193,16 +203,18 @@ class Trainer:
         if self.kind == "direct":
             self.loss_units = (self.scales["dq_scale"], self.scales["dp_scale"])
         elif self.settings.balance_losses:
-            self.loss_units = tuple(_rms(t) for t in residual_targets(self.train, self.prior))
+            self.loss_units = tuple(_rms(t) for t in increments)
         else:
-            shared = _rms(*residual_targets(self.train, self.prior))
+            shared = _rms(*increments)
             self.loss_units = (shared, shared)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=self.settings.lr_decay_steps, gamma=self.settings.lr_decay
         )
         self.history: list[dict[str, float]] = []
-        self.fingerprint = self.settings.fingerprint(
+        # the direct model ignores the options of S: changing them does not restart its training
+        own = replace(self.settings, prior="none", features="cartesian") if self.kind == "direct" else self.settings
+        self.fingerprint = own.fingerprint(
             {"kind": self.kind, "n_train": len(self.train), "scales": self.scales}
             | ({"prior": self.prior} if self.prior else {})
         )
