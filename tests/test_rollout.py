@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from actionmd.core.fixed_point import SolverSettings
-from actionmd.fewbody.metrics import metrics_table, orbit_shape_error
+from actionmd.fewbody.metrics import closest_approach, metrics_table, orbit_shape_error
 from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP
 from actionmd.fewbody.nbody import GravitationalSystem
 from actionmd.fewbody.rollout import run_model_rollout, run_verlet_rollout
@@ -76,3 +76,16 @@ def test_orbit_shape_error_sees_precession_but_not_a_phase_lag():
     c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
     turned = ref @ np.array([[c, s], [-s, c]])
     assert orbit_shape_error(turned, ref) > 0.05 * np.abs(ref).max()
+
+
+def test_closest_approach_is_the_perihelion_and_ignores_frames_after_a_blow_up():
+    """Kepler (GM = 1) from aphelion r = 1 at speed 0.8: a = 1 / (2 * 0.68), perihelion 2a - 1."""
+    ref = run_verlet_rollout(KEPLER, Q0, P0, 0.016, 400, substeps=64)
+    perihelion = 2 / (2 * (1 - 0.5 * 0.8**2)) - 1
+    assert perihelion - 1e-6 <= closest_approach(ref.q) < perihelion + 2e-3
+    row = metrics_table([ref.arrays()], ref.arrays()).iloc[0]
+    assert row["closest_approach"] == closest_approach(ref.q)
+    # three bodies: the smallest of the pair distances; NaN frames (after a blow-up) do not count
+    q = np.array([[[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]], [[0.0, 0.0], [0.0, 0.5], [2.0, 0.0]], [[np.nan] * 2] * 3])
+    assert closest_approach(q) == 0.5
+    assert np.isnan(closest_approach(q[2:]))

@@ -7,7 +7,9 @@ reference trajectory (largest distance of any body), the largest distance
 from the reference orbit's shape (for each frame, the distance to the nearest
 reference frame at any time, the largest over frames: a rollout that stays on
 the orbit but runs ahead or behind in phase keeps it small, one that precesses
-or leaves the orbit does not), the mean number of
+or leaves the orbit does not), the closest approach (the smallest distance between two
+bodies, or of a single body from the centre, over the frames before any blow-up: a learned
+orbit that librates towards a close encounter shows it before it fails), the mean number of
 fixed-point iterations per step and the wall time. A rollout that blew up gets
 infinite errors, so it can never look better than one that finished.
 """
@@ -30,6 +32,7 @@ COLUMNS = [
     "energy_drift_per_time",
     "final_position_error",
     "orbit_shape_error",
+    "closest_approach",
     "mean_solver_iterations",
     "diverged_at_step",
     "wall_time_s",
@@ -64,6 +67,7 @@ def rollout_metrics(roll: dict, reference: dict) -> dict:
         "energy_drift_per_time": drift,
         "final_position_error": float(final) if np.isfinite(final) else np.inf,
         "orbit_shape_error": orbit_shape_error(roll["q"], reference["q"]) if not diverged else np.inf,
+        "closest_approach": closest_approach(roll["q"]),
         "mean_solver_iterations": float(np.mean(iters)) if steps else 0.0,
         "diverged_at_step": meta.get("diverged_at") if meta.get("diverged_at") is not None else "",
         "wall_time_s": float(roll["wall_time"]),
@@ -84,6 +88,21 @@ def orbit_shape_error(q: np.ndarray, reference_q: np.ndarray, chunk: int = 256) 
         dist = np.linalg.norm(block[:, None] - reference_q[None], axis=-1).max(axis=-1)  # (chunk, frames_ref)
         worst = max(worst, float(dist.min(axis=1).max()))
     return worst
+
+
+def closest_approach(q: np.ndarray) -> float:
+    """Smallest distance between two bodies over the frames of ``q`` (frames, N, d), in length units;
+    for a single body, its smallest distance from the origin (the fixed central mass).
+
+    Frames that are not finite (after a blow-up) are left out; NaN if none is.
+    """
+    if q.shape[1] == 1:
+        dist = np.linalg.norm(q[:, 0], axis=-1)
+    else:
+        i, j = np.triu_indices(q.shape[1], k=1)
+        dist = np.linalg.norm(q[:, i] - q[:, j], axis=-1).min(axis=-1)
+    dist = dist[np.isfinite(dist)]
+    return float(dist.min()) if dist.size else float("nan")
 
 
 def metrics_table(rollouts: list[dict], reference: dict) -> pd.DataFrame:
