@@ -12,7 +12,7 @@ import torch
 
 from actionmd.core.fixed_point import SolverSettings, solve_midpoint
 from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator
-from actionmd.fewbody.mlp import ActionPrior, DirectMLP, GeneratingFunctionMLP
+from actionmd.fewbody.mlp import ActionPrior, DirectMLP, GeneratingFunctionMLP, identical_body_permutations
 from actionmd.fewbody.nbody import GravitationalSystem
 
 N_BODIES, DIM = 3, 2
@@ -229,6 +229,41 @@ def test_invariant_action_conserves_the_momenta_of_its_symmetries(features):
     cartesian, _ = make_models()  # the SI's S, learned rotation invariance only: no conservation law
     q2, p2 = SymplecticIntegrator(cartesian.increment, direct, CONVERGED).step(q, p)
     assert float((angular_and_linear_momentum(q2, p2)[0] - l0).abs().max()) > 1e-6
+
+
+def test_identical_body_permutations_keep_each_mass():
+    assert len(identical_body_permutations([1.0, 1.0, 1.0])) == 6
+    assert identical_body_permutations([1.0, 2.0, 1.0]) == [(0, 1, 2), (2, 1, 0)]
+    assert identical_body_permutations(MASSES) == [(0, 1, 2)]
+
+
+@pytest.mark.parametrize("features", ["cartesian", "relative_invariants"])
+def test_permutation_symmetrised_action_commutes_with_relabelling(features):
+    """S averaged over the relabellings of identical bodies is invariant under each of them, for any
+    weights, and its converged map commutes with them: relabel then step = step then relabel (the
+    exact flow of equal masses does). Without the average neither holds, so the test can fail."""
+    perms = identical_body_permutations([1.0, 1.0, 1.0])
+    torch.manual_seed(5)
+    plain = GeneratingFunctionMLP(N_BODIES, DIM, (32, 32), action_scale=0.02, features=features).double()
+    sym = GeneratingFunctionMLP(
+        N_BODIES, DIM, (32, 32), action_scale=0.02, features=features, permutations=perms
+    ).double()
+    sym.load_state_dict(plain.state_dict())
+    _, direct = make_models()
+    q, p = random_state(batch=3)
+    swap = [1, 0, 2]
+    for gf, invariant in ((sym, True), (plain, False)):
+        assert torch.allclose(gf(q[:, swap], p[:, swap]), gf(q, p), rtol=1e-12, atol=0) == invariant
+        integrator = SymplecticIntegrator(gf.increment, direct, CONVERGED)
+        q1, p1 = integrator.step(q, p)
+        assert integrator.last.converged and float((q1 - q).abs().max()) > 1e-5
+        q2, p2 = integrator.step(q[:, swap], p[:, swap])
+        gap = float(torch.cat([(q2 - q1[:, swap]).flatten(), (p2 - p1[:, swap]).flatten()]).abs().max())
+        assert (gap < 1e-12) == invariant, (features, invariant, gap)
+    # the average is over copies of one network: with the identity alone it is the network itself
+    alone = GeneratingFunctionMLP(N_BODIES, DIM, (32, 32), action_scale=0.02, permutations=[(0, 1, 2)]).double()
+    alone.load_state_dict(make_models()[0].state_dict())
+    assert torch.equal(alone(q, p), make_models()[0](q, p))
 
 
 def test_small_action_is_the_implicit_midpoint_rule_of_its_hamiltonian():

@@ -68,7 +68,9 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     other.run(stop_after=1)
     assert [h["epoch"] for h in other.history] == [1]
     # the options of S do not concern the direct model: its checkpoint stays valid
-    options = TrainingSettings(**{**SETTINGS.__dict__, "features": "invariants", "prior": "midpoint"})
+    options = TrainingSettings(
+        **{**SETTINGS.__dict__, "features": "invariants", "prior": "midpoint", "body_permutations": True}
+    )
     assert Trainer("direct", options, train, train).fingerprint == resumed.fingerprint
 
 
@@ -119,6 +121,35 @@ def test_a_model_with_an_action_prior_loads_as_it_was_trained(tmp_path, features
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)
     with pytest.raises(ValueError, match="needs the prior"):
         Trainer("symplectic", settings, data("symplectic", pairs), data("symplectic", pairs))
+
+
+def test_a_permutation_symmetric_action_loads_as_it_was_trained(tmp_path):
+    """Two identical oscillators (bodies of equal mass): with ``body_permutations`` the saved S is
+    averaged over both labellings, as trained, and invariant under exchanging the bodies; the
+    option is part of the fingerprint (a checkpoint of the plain S is not resumed) and needs the
+    masses."""
+    one, other = oscillator_pairs(128, 4), oscillator_pairs(128, 5)
+    pairs = Pairs(*(np.concatenate([a, b], axis=1) for a, b in zip(one.arrays(), other.arrays(), strict=True)))
+    train = data("symplectic", pairs)
+    # validation on both labellings of every state: a set the relabellings map onto itself
+    valid = FewBodyData(*(torch.cat([t, t[:, [1, 0]]]) for t in (train.q, train.p, train.a, train.b)))
+    settings = TrainingSettings(**{**SETTINGS.__dict__, "body_permutations": True})
+    trainer = Trainer("symplectic", settings, train, valid, masses=(1.0, 1.0))
+    plain = Trainer("symplectic", SETTINGS, train, valid)
+    assert trainer.fingerprint != plain.fingerprint
+    trainer.run()
+    # the optimiser steps see the network alone: the same weights as the plain S; the validation
+    # loss is the average's: the error projected onto invariant functions, never larger on such a set
+    assert torch.equal(weights(trainer.model), weights(plain.run()))
+    assert trainer.history[-1]["valid_loss"] < plain.history[-1]["valid_loss"]
+    trainer.save(tmp_path / "s.pt")
+    gf, payload = load_model(tmp_path / "s.pt")
+    assert [tuple(x) for x in payload["permutations"]] == [(0, 1), (1, 0)]
+    q, p = (torch.tensor(pairs.arrays()[i][:4], dtype=torch.float64) for i in (0, 1))
+    torch.testing.assert_close(gf(q[:, [1, 0]], p[:, [1, 0]]), gf(q, p), rtol=1e-13, atol=0)
+    torch.testing.assert_close(gf(q, p), trainer.model.double()(q, p), rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="body_permutations needs the masses"):
+        Trainer("symplectic", settings, train, valid)
 
 
 def test_missing_or_corrupt_model_names_the_file(tmp_path):

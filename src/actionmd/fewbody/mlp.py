@@ -15,7 +15,9 @@ rotation of the input commutes with the normalisation).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -34,6 +36,16 @@ def build_mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Sequential:
 
 
 FEATURES = ("cartesian", "invariants", "relative_invariants")
+
+
+def identical_body_permutations(masses: Sequence[float]) -> list[tuple[int, ...]]:
+    """Every permutation of the bodies that maps each body onto one of equal mass (identity first).
+
+    The Hamiltonian of bodies interacting by pair forces is invariant under these
+    relabellings, so its flow, and the generating function of the flow's long step, are too.
+    """
+    n = len(masses)
+    return [perm for perm in itertools.permutations(range(n)) if all(masses[perm[i]] == masses[i] for i in range(n))]
 
 
 class _PhaseSpaceMLP(nn.Module):
@@ -199,19 +211,41 @@ class GeneratingFunctionMLP(_PhaseSpaceMLP):
         symmetric: bool = True,
         prior: dict[str, Any] | None = None,
         features: str = "cartesian",
+        permutations: Sequence[Sequence[int]] | None = None,
     ) -> None:
         super().__init__(n_bodies, dim, hidden, 1, q_scale, p_scale, features)
         self.symmetric = symmetric
         self.register_buffer("action_scale", torch.tensor(float(action_scale)))
         self.prior = ActionPrior(**prior) if prior else None
+        perms = [tuple(int(i) for i in perm) for perm in (permutations or [tuple(range(n_bodies))])]
+        if any(sorted(perm) != list(range(n_bodies)) for perm in perms):
+            raise ValueError(f"permutations must reorder range({n_bodies}), got {perms}")
+        self.permutations = perms
+        self.average_permutations = True
+        self.register_buffer("perm_index", torch.tensor(perms, dtype=torch.long), persistent=False)
+
+    @contextmanager
+    def one_labelling(self) -> Iterator[None]:
+        """Within the block S is the network alone, without the average over relabellings."""
+        before, self.average_permutations = self.average_permutations, False
+        try:
+            yield
+        finally:
+            self.average_permutations = before
 
     def forward(self, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        """S(q, p) for a batch, shape (B,)."""
-        if self.symmetric:
-            both = self.net(self.features(torch.cat([q, q]), torch.cat([p, -p])))[:, 0]
-            s = 0.5 * self.action_scale * (both[: q.shape[0]] + both[q.shape[0] :])
+        """S(q, p) for a batch, shape (B,): the network averaged over the relabellings and,
+        with ``symmetric``, over p -> -p (one pass of the network over all copies)."""
+        b, k = q.shape[0], len(self.permutations)
+        if k > 1 and self.average_permutations:  # (k * B, N, d): copy j holds every state relabelled by permutation j
+            q_all = q[:, self.perm_index].transpose(0, 1).reshape(k * b, *q.shape[1:])
+            p_all = p[:, self.perm_index].transpose(0, 1).reshape(k * b, *p.shape[1:])
         else:
-            s = self.action_scale * self.net(self.features(q, p))[:, 0]
+            q_all, p_all = q, p
+        if self.symmetric:
+            q_all, p_all = torch.cat([q_all, q_all]), torch.cat([p_all, -p_all])
+        copies = self.net(self.features(q_all, p_all))[:, 0]
+        s = self.action_scale * copies.reshape(-1, b).mean(dim=0)
         return s if self.prior is None else s + self.prior(q, p)
 
     def increment(

@@ -159,6 +159,7 @@ def train_model(
         metadata={"lag_time": lag_time},
         prior=prior,
         translation_invariant=cfg["physics"]["central_mass"] == 0,
+        masses=tuple(float(m) for m in cfg["physics"]["masses"]),
     )
     trainer.run()
     trainer.save(out)

@@ -15,6 +15,15 @@ order, and a fresh random rotation of every sample at every step.
   With ``prior`` (a rule of :class:`ActionPrior`) S = S_0 + network:
   the loss is unchanged (total increments against the data) but its units,
   and the network's scale, are those of what the prior misses.
+  With ``body_permutations`` the saved S is the mean of the network over the
+  relabellings of bodies of equal mass (:func:`identical_body_permutations`), so
+  the map commutes with exchanging identical bodies for any weights, as the exact
+  flow does. The network is trained alone (the optimiser steps see one labelling,
+  as without the option: the average would cost 4x per step for three bodies)
+  and the validation loss is that of the average, the S the rollouts use. The
+  exact S is invariant, so the average is the network's error projected onto
+  invariant functions: never larger in a norm over relabelling-symmetric states
+  (measured on the small figure eight: validation loss 5.6e-7 -> 3.1e-7).
 
 Training is deterministic on CPU for a given seed, and resumable: after every
 epoch a checkpoint (weights, optimiser, scheduler, history) is written
@@ -23,6 +32,7 @@ atomically and a rerun with the same settings continues from it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -35,7 +45,7 @@ from torch import nn
 
 from actionmd.core.augmentation import random_rotations, rotate
 from actionmd.core.device import pick_device
-from actionmd.fewbody.mlp import ActionPrior, DirectMLP, GeneratingFunctionMLP
+from actionmd.fewbody.mlp import ActionPrior, DirectMLP, GeneratingFunctionMLP, identical_body_permutations
 from actionmd.io import InputError, atomic_path
 from actionmd.io.checkpoint import fingerprint
 
@@ -60,6 +70,7 @@ class TrainingSettings:
     balance_losses: bool = False
     prior: str = "none"
     features: str = "cartesian"
+    body_permutations: bool = False
     seed: int = 0
     device: str = "auto"
     threads: int = 1
@@ -84,7 +95,7 @@ class TrainingSettings:
         d = asdict(self)
         d.pop("device")
         d.pop("threads")
-        for key, default in (("prior", "none"), ("features", "cartesian")):
+        for key, default in (("prior", "none"), ("features", "cartesian"), ("body_permutations", False)):
             if d[key] == default:  # checkpoints from before the option resume
                 d.pop(key)
         d.update(extra)
@@ -118,11 +129,14 @@ def build_model(
     scales: dict[str, float],
     prior: dict[str, Any] | None = None,
     features: str = "cartesian",
+    permutations: list[tuple[int, ...]] | None = None,
 ) -> nn.Module:
     if kind == "direct":
         return DirectMLP(n_bodies, dim, hidden, **scales)
     if kind == "symplectic":
-        return GeneratingFunctionMLP(n_bodies, dim, hidden, **scales, prior=prior, features=features)
+        return GeneratingFunctionMLP(
+            n_bodies, dim, hidden, **scales, prior=prior, features=features, permutations=permutations
+        )
     raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
 
 
@@ -175,6 +189,7 @@ class Trainer:
     metadata: dict[str, Any] = field(default_factory=dict)
     prior: dict[str, Any] | None = None
     translation_invariant: bool = True
+    masses: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -196,8 +211,20 @@ class Trainer:
             self.feature_kind = "cartesian"
         elif self.feature_kind == "invariants" and self.translation_invariant:
             self.feature_kind = "relative_invariants"
+        self.permutations = None
+        if self.kind == "symplectic" and self.settings.body_permutations:
+            if self.masses is None or len(self.masses) != n_bodies:
+                raise ValueError(f"training.body_permutations needs the masses of the {n_bodies} bodies")
+            self.permutations = identical_body_permutations(self.masses)
         self.model = build_model(
-            self.kind, n_bodies, dim, self.settings.hidden, self.scales, self.prior, self.feature_kind
+            self.kind,
+            n_bodies,
+            dim,
+            self.settings.hidden,
+            self.scales,
+            self.prior,
+            self.feature_kind,
+            self.permutations,
         )
         self.model = self.model.to(self.device)
         if self.kind == "direct":
@@ -213,7 +240,9 @@ class Trainer:
         )
         self.history: list[dict[str, float]] = []
         # the direct model ignores the options of S: changing them does not restart its training
-        own = replace(self.settings, prior="none", features="cartesian") if self.kind == "direct" else self.settings
+        own = self.settings
+        if self.kind == "direct":
+            own = replace(own, prior="none", features="cartesian", body_permutations=False)
         self.fingerprint = own.fingerprint(
             {"kind": self.kind, "n_train": len(self.train), "scales": self.scales}
             | ({"prior": self.prior} if self.prior else {})
@@ -298,14 +327,16 @@ class Trainer:
             gen = torch.Generator().manual_seed(s.seed * 100_003 + epoch)
             order = torch.randperm(n, generator=gen)
             total = 0.0
-            for idx in order.split(s.batch_size):
-                batch = self._batch(self.train, idx, gen if s.rotations else None)
-                loss = self.loss(*batch)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                self.scheduler.step()
-                total += float(loss.detach()) * len(idx)
+            # the optimiser steps train the network alone; validation sees the average (the saved S)
+            with self.model.one_labelling() if self.permutations else contextlib.nullcontext():
+                for idx in order.split(s.batch_size):
+                    batch = self._batch(self.train, idx, gen if s.rotations else None)
+                    loss = self.loss(*batch)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    total += float(loss.detach()) * len(idx)
             record = {
                 "epoch": epoch,
                 "train_loss": total / n,
@@ -338,6 +369,7 @@ class Trainer:
             "scales": self.scales,
             "prior": self.prior,
             "features": self.feature_kind,
+            "permutations": self.permutations,
             "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
             "history": self.history,
             "settings": asdict(self.settings),
@@ -364,6 +396,7 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float64) -> tuple[nn
             payload["scales"],
             payload.get("prior"),
             payload.get("features", "cartesian"),
+            payload.get("permutations"),
         )
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:
