@@ -44,7 +44,8 @@ def energy_panel(ax, rollouts: dict[str, dict]) -> None:
     else:
         ax.set_ylabel(r"$(E(t) - E(0))\,/\,|E(0)|$")
         ax.axhline(0.0, color="0.7", lw=0.5)
-    ax.legend(fontsize=7, loc="best")
+    # beside the axes: inside, it hides the bounded curves the figure is about
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 def plot_one_body(rollouts: dict[str, dict], pdf: str, png: str | None = None) -> None:
