@@ -37,7 +37,7 @@ from actionmd.core.device import pick_device  # noqa: E402
 from actionmd.core.fixed_point import SolverSettings  # noqa: E402
 from actionmd.core.integrators import DirectIntegrator, SymplecticIntegrator  # noqa: E402
 from actionmd.fewbody.mlp import DirectMLP, GeneratingFunctionMLP  # noqa: E402
-from actionmd.fewbody.training import load_model  # noqa: E402
+from actionmd.fewbody.model_file import load_model  # noqa: E402
 
 
 def _median_time(fn, repeats: int, device: torch.device, warmup: int = 3) -> float:

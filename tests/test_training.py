@@ -8,7 +8,8 @@ from actionmd.core.augmentation import random_rotations, rotate
 from actionmd.core.fixed_point import SolverSettings
 from actionmd.core.integrators import SymplecticIntegrator
 from actionmd.core.pairing import Pairs, with_time_reversal
-from actionmd.fewbody.training import FewBodyData, Trainer, TrainingSettings, load_model
+from actionmd.fewbody.model_file import load_model
+from actionmd.fewbody.training import FewBodyData, Trainer, TrainingSettings
 from actionmd.io import InputError
 
 DT = 0.5  # long step of the isotropic 2D harmonic oscillator H = (p^2 + q^2) / 2

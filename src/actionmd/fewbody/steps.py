@@ -18,9 +18,10 @@ from actionmd.analysis.orbits import PLOTTERS
 from actionmd.core.fixed_point import SolverSettings
 from actionmd.core.pairing import Pairs, make_pairs, split_tail, with_time_reversal
 from actionmd.fewbody.metrics import metrics_table
+from actionmd.fewbody.model_file import load_model
 from actionmd.fewbody.nbody import GravitationalSystem, neighbour_trajectories, velocity_verlet
 from actionmd.fewbody.rollout import run_model_rollout, run_verlet_rollout
-from actionmd.fewbody.training import FewBodyData, Trainer, TrainingSettings, load_model
+from actionmd.fewbody.training import FewBodyData, Trainer, TrainingSettings
 from actionmd.io import InputError, atomic_path, load_npz, read_rollouts, save_npz
 from actionmd.naming import SYSTEMS, analysis, parse_method
 

@@ -45,15 +45,14 @@ from torch import nn
 
 from actionmd.core.augmentation import random_rotations, rotate
 from actionmd.core.device import pick_device
-from actionmd.fewbody.mlp import ActionPrior, DirectMLP, GeneratingFunctionMLP, identical_body_permutations
-from actionmd.io import InputError, atomic_path
+from actionmd.fewbody.mlp import ActionPrior, identical_body_permutations
+from actionmd.fewbody.model_file import KINDS, MODEL_FORMAT, build_model
+from actionmd.io import atomic_path
 from actionmd.io.checkpoint import fingerprint
 
 log = logging.getLogger(__name__)
 
-KINDS = ("direct", "symplectic")
 PRIORS = ("none", *ActionPrior.RULES)
-MODEL_FORMAT = "actionmd-fewbody-mlp/1"
 
 
 @dataclass(frozen=True)
@@ -119,25 +118,6 @@ class FewBodyData:
 
     def __len__(self) -> int:
         return int(self.q.shape[0])
-
-
-def build_model(
-    kind: str,
-    n_bodies: int,
-    dim: int,
-    hidden: tuple[int, ...],
-    scales: dict[str, float],
-    prior: dict[str, Any] | None = None,
-    features: str = "cartesian",
-    permutations: list[tuple[int, ...]] | None = None,
-) -> nn.Module:
-    if kind == "direct":
-        return DirectMLP(n_bodies, dim, hidden, **scales)
-    if kind == "symplectic":
-        return GeneratingFunctionMLP(
-            n_bodies, dim, hidden, **scales, prior=prior, features=features, permutations=permutations
-        )
-    raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
 
 
 def residual_targets(data: FewBodyData, prior: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -377,28 +357,3 @@ class Trainer:
         }
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
-
-
-def load_model(path: str | Path, dtype: torch.dtype = torch.float64) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a model written by :meth:`Trainer.save`; returns (model in eval mode, payload)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: model file not found; run the training rule that produces it")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        if payload.get("format") != MODEL_FORMAT:
-            raise ValueError(f"format {payload.get('format')!r}, expected {MODEL_FORMAT!r}")
-        model = build_model(
-            payload["kind"],
-            payload["n_bodies"],
-            payload["dim"],
-            tuple(payload["hidden"]),
-            payload["scales"],
-            payload.get("prior"),
-            payload.get("features", "cartesian"),
-            payload.get("permutations"),
-        )
-        model.load_state_dict(payload["state_dict"])
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable actionmd model ({exc}); delete it and retrain") from exc
-    return model.to(dtype).eval(), payload
