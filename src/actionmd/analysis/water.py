@@ -169,7 +169,7 @@ def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None, analy
     colors = method_colors(methods)
     ref = rollouts.get("reference")
     labels = {"reference": f"reference VV ({ref['meta']['dt']:g} fs)" if ref else "reference", "direct": "direct"}
-    fig, axes = plt.subplots(2, 2, figsize=(9.6, 7.4), constrained_layout=True)
+    fig, axes = plt.subplots(2, 2, figsize=(9.6, 8.2), constrained_layout=True)
     (ax_e, ax_t), (ax_g, ax_m) = axes
     top, bottom = 0.0, 0.0
     for m in methods:
@@ -212,7 +212,8 @@ def plot(paths: list[str | Path], pdf: str | Path, png: str | Path | None, analy
     big_dt = rollouts[methods[-1]]["meta"]["long_step"]
     n_mol = rollouts[methods[-1]]["meta"]["n_atoms"] // 3
     ax_e.set_title(f"(a) q-TIP4P/f water, {n_mol} molecules, NVT (SVR), long step {big_dt:g} fs", fontsize=9)
-    ax_e.legend(fontsize=7)
+    # below the axes: inside, it hides the reference's curve (the drifts fill the whole height)
+    ax_e.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     ax_g.set_xlabel("r (A)")
     ax_g.set_ylabel("$g_\\mathrm{OO}(r)$")
     ax_g.set_title("(c) O-O radial distribution")
