@@ -35,8 +35,8 @@ class FakeModel:
 
     symplectic = False
 
-    def __init__(self, frames, kind, error=None, odd=0.0):
-        self.frames, self.kind, self.error, self.odd = frames, kind, error, odd
+    def __init__(self, frames, kind, error=None, odd=0.0, kick=None):
+        self.frames, self.kind, self.error, self.odd, self.kick = frames, kind, error, odd, kick
 
     def set_cell(self, cell):
         pass
@@ -60,7 +60,8 @@ class FakeModel:
                 sign = 1.0 if torch.allclose(pi, torch.tensor(atoms.get_momenta())) else -1.0
                 dq = torch.tensor(atoms.arrays["delta_q"]) * sign + self.odd * torch.tensor(atoms.arrays["delta_q"])
                 outs_q.append(dq)
-                outs_p.append(torch.tensor(atoms.arrays["delta_p"]))
+                kick = 0.0 if self.kick is None else torch.tensor(self.kick)
+                outs_p.append(torch.tensor(atoms.arrays["delta_p"]) + kick)
         q_out, p_out = torch.stack(outs_q), torch.stack(outs_p)
         if self.error == "nothing":
             q_out = wrapped.clone() if self.kind == "direct" else torch.zeros_like(q_out)
@@ -87,7 +88,7 @@ def test_an_oracle_has_no_error_and_relative_size_reads_against_the_target(tmp_p
     ase.io.write(tmp_path / "val.extxyz", frames)
     fake(frames, "direct")
     rows = pd.DataFrame(model_errors.direct_errors("m.pt", tmp_path / "val.extxyz", batch=2))
-    assert set(rows.species) == {"O", "H"}
+    assert set(rows.species) == {"O", "H", "H2O"}  # O H H per molecule: also the molecules as wholes
     assert rows.rmse.max() < 1e-6  # also for the atoms whose step crossed a cell face
     p_h = np.concatenate([(a.arrays["future_momenta"] - a.get_momenta())[a.numbers == 1] for a in frames])
     expected = np.sqrt(np.mean(p_h**2))
@@ -108,13 +109,13 @@ def test_the_odd_part_of_the_increments_is_measured(tmp_path, fake):
     ase.io.write(tmp_path / "val.extxyz", frames)
     fake(frames, "symplectic", odd=0.25)  # dq(q, p) = delta_q (even part) + 0.25 delta_q (odd part)
     rows = pd.DataFrame(model_errors.symplectic_errors("m.pt", tmp_path / "val.extxyz"))
-    position = rows[rows.target == "position"]
+    position = rows[(rows.target == "position") & (rows.species != "H2O")]
     assert np.allclose(position.odd_fraction, 0.25)
     even = position[position.evaluation == "even in p"]
     raw = position[position.evaluation == "raw"]
     assert even.rmse.max() < 1e-6  # the integrator's S_sym removes the odd part exactly
     assert np.allclose(raw.relative, 0.25)
-    assert np.allclose(rows[rows.target == "momentum"].odd_fraction, 0.0)
+    assert np.allclose(rows[(rows.target == "momentum") & (rows.species != "H2O")].odd_fraction, 0.0)
 
 
 def test_sign_flips_tell_a_per_atom_even_action_from_one_that_couples_momenta():
@@ -142,3 +143,24 @@ def test_sign_flips_tell_a_per_atom_even_action_from_one_that_couples_momenta():
     assert max(r["flip_change"] for r in even.values()) < 1e-12
     assert even[("momentum", "H")]["p_dependence"] > 0.1  # the forces do depend on p, per atom
     assert both[("position", "H")]["flip_change"] > 1e-2
+
+
+@pytest.mark.parametrize(
+    ("kick", "molecule_rmse"),
+    [
+        # O pushed against its two H: the molecule's momentum is unchanged, only the atoms are off
+        ([[-0.02, 0, 0], [0.01, 0, 0], [0.01, 0, 0]], 0.0),
+        # the whole molecule pushed, as a wrong intermolecular force does: 3 x 0.01 on the molecule
+        ([[0.01, 0, 0], [0.01, 0, 0], [0.01, 0, 0]], 0.03 / np.sqrt(3)),
+    ],
+)
+def test_the_molecule_rows_see_the_intermolecular_part_of_an_error(tmp_path, fake, kick, molecule_rmse):
+    """Per-atom rows see both errors; the H2O row only the one that changes a molecule's momentum."""
+    frames = _frames("symplectic")
+    ase.io.write(tmp_path / "val.extxyz", frames)
+    fake(frames, "symplectic", kick=np.tile(kick, (2, 1)))
+    rows = pd.DataFrame(model_errors.symplectic_errors("m.pt", tmp_path / "val.extxyz"))
+    momentum = rows[(rows.target == "momentum") & (rows.evaluation == "raw")].set_index("species")
+    assert momentum.loc["H", "rmse"] == pytest.approx(0.01 / np.sqrt(3), rel=1e-6)
+    assert momentum.loc["H2O", "rmse"] == pytest.approx(molecule_rmse, abs=1e-7)  # extxyz keeps 8 digits
+    assert rows[rows.target == "position"].rmse.max() < 1e-7

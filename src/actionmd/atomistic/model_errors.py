@@ -65,15 +65,50 @@ def _chunks(frames, batch: int):
         yield chunk
 
 
-def _rows(model: str, evaluation: str, symbols: np.ndarray, errors, targets, odd=None) -> list[dict]:
+MOLECULE = "H2O"  # the species name of the per-molecule rows
+
+
+def _molecules(symbols: np.ndarray) -> np.ndarray | None:
+    """Indices of each water molecule's O (its two H follow it), or None unless the atoms are O H H."""
+    if len(symbols) % 3 or not np.array_equal(symbols, np.tile(["O", "H", "H"], len(symbols) // 3)):
+        return None
+    return np.arange(0, len(symbols), 3)
+
+
+def _molecule_channel(values: np.ndarray, target: int, masses: np.ndarray, oxygens: np.ndarray) -> np.ndarray:
+    """Each molecule's share of per-atom vectors (frames, atoms, 3): the sum of the three atoms'
+    momentum changes (what the other molecules' forces do over the step), the mass-weighted mean of
+    their displacements (the centre of mass's)."""
+    atoms = np.stack([oxygens, oxygens + 1, oxygens + 2])  # (3, molecules)
+    if target == 1:
+        return values[:, atoms].sum(axis=1)
+    weights = masses[atoms][None, :, :, None]
+    return (values[:, atoms] * weights).sum(axis=1) / weights.sum(axis=1)
+
+
+def _rows(model: str, evaluation: str, symbols: np.ndarray, errors, targets, odd=None, masses=None) -> list[dict]:
+    """Per species and target: RMSE, the target's RMS, their ratio, how odd the increments are.
+
+    For water (atoms O H H) also a row per target for the molecules as wholes (species ``H2O``):
+    the error of each molecule's total momentum change and of its centre of mass's displacement,
+    the part of the step the intermolecular forces make, which a per-atom RMSE, dominated by the
+    stiff O-H bonds, hides.
+    """
     rows = []
+    oxygens = _molecules(symbols) if masses is not None else None
     for t, name in enumerate(("position", "momentum")):
+        groups = []
         for species in sorted(set(symbols)):
             mask = symbols == species
-            rmse = float(np.sqrt(np.mean(errors[t][:, mask] ** 2)))
-            scale = float(np.sqrt(np.mean(targets[t][:, mask] ** 2)))
+            groups.append((species, errors[t][:, mask], targets[t][:, mask], mask))
+        if oxygens is not None:
+            channel = [_molecule_channel(x, t, masses, oxygens) for x in (errors[t], targets[t])]
+            groups.append((MOLECULE, channel[0], channel[1], None))
+        for species, error, target, mask in groups:
+            rmse = float(np.sqrt(np.mean(error**2)))
+            scale = float(np.sqrt(np.mean(target**2)))
             odd_fraction = float("nan")
-            if odd is not None:
+            if odd is not None and mask is not None:
                 even_rms = np.sqrt(np.mean(odd[t][1][:, mask] ** 2))
                 odd_fraction = float(np.sqrt(np.mean(odd[t][0][:, mask] ** 2)) / even_rms) if even_rms > 0 else 0.0
             rows.append(
@@ -112,7 +147,8 @@ def direct_errors(model_path: str | Path, val_set: str | Path, batch: int = 8) -
         targets[0].append(dq_true)
         targets[1].append(p_true - p.numpy())
     symbols = np.array(first.get_chemical_symbols())
-    return _rows("direct", "model", symbols, [np.concatenate(e) for e in errors], [np.concatenate(t) for t in targets])
+    errors_, targets_ = [np.concatenate(e) for e in errors], [np.concatenate(t) for t in targets]
+    return _rows("direct", "model", symbols, errors_, targets_, masses=first.get_masses())
 
 
 def symplectic_errors(model_path: str | Path, val_set: str | Path, batch: int = 8) -> list[dict]:
@@ -145,8 +181,9 @@ def symplectic_errors(model_path: str | Path, val_set: str | Path, batch: int = 
     cat = [np.concatenate(t) for t in targets]
     even_parts = [np.concatenate(e) + c for e, c in zip(even, cat, strict=True)]
     odd_pairs = [(np.concatenate(o), e) for o, e in zip(odd, even_parts, strict=True)]
-    return _rows("symplectic", "raw", symbols, [np.concatenate(e) for e in raw], cat, odd_pairs) + _rows(
-        "symplectic", "even in p", symbols, [np.concatenate(e) for e in even], cat, odd_pairs
+    masses = first.get_masses()
+    return _rows("symplectic", "raw", symbols, [np.concatenate(e) for e in raw], cat, odd_pairs, masses) + _rows(
+        "symplectic", "even in p", symbols, [np.concatenate(e) for e in even], cat, odd_pairs, masses
     )
 
 
