@@ -221,7 +221,8 @@ def test_training_resumes_from_its_checkpoints(finished):
     (finished / "results/argon/models/symplectic.pt").unlink()
     snakemake(finished, "results/argon/models/symplectic.pt")
     log = (finished / "results/logs/md_train/argon_symplectic.log").read_text()
-    assert "resuming from" in log and "--restart " in log and "/model_1.ckpt" in log
+    # the last epoch's checkpoint (epochs 0..1): nothing left to train, it is exported as it is
+    assert "resuming from" in log and "/model_1.ckpt" in log and "0 left" in log and "--restart " not in log
 
 
 def test_mlip_outputs(finished):
@@ -509,3 +510,34 @@ def test_training_from_scratch_is_bitwise_repeatable(finished, tmp_path):
                 value, theirs = value[[1, 8]], theirs[[1, 8]]
             # bit for bit (rtol = atol = 0); the model's mass table has NaN for absent elements
             torch.testing.assert_close(value, theirs, rtol=0, atol=0, equal_nan=True, msg=key)
+
+
+def test_a_resumed_training_ends_where_an_uninterrupted_one_ends(finished, tmp_path):
+    """metatrain's --restart trains `num_epochs` more epochs on a schedule rebuilt from that number;
+    a training stopped after epoch 1 of 0..2 and rerun must train epoch 2 only, on the learning-rate
+    schedule of the uninterrupted run (argon's direct model: metatrain's own FlashMD trainer)."""
+    import torch
+    import yaml
+
+    from actionmd.atomistic.training import train
+
+    options = yaml.safe_load((finished / "results/argon/training/direct/options.yaml").read_text())
+    options["architecture"]["training"]["num_epochs"] = 3
+
+    def state(work):
+        last = sorted((work / "outputs").glob("*/*/model_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]))[-1]
+        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+        return last.stem, checkpoint["scheduler_state_dict"]
+
+    train("direct", options, tmp_path / "a", tmp_path / "a.pt", threads=1)
+    train("direct", options, tmp_path / "b", tmp_path / "b.pt", threads=1)
+    for path in (tmp_path / "b" / "outputs").glob("*/*/model_2.ckpt"):
+        path.unlink()  # as if killed after epoch 1's checkpoint
+    (tmp_path / "b.pt").unlink()
+    train("direct", options, tmp_path / "b", tmp_path / "b.pt", threads=1)
+    (name_a, schedule_a), (name_b, schedule_b) = state(tmp_path / "a"), state(tmp_path / "b")
+    assert name_a == name_b == "model_2"  # not model_4: three epochs in all
+    # optimiser steps on the schedule: metatrain restarts the count, the resumed schedule carries the offset
+    assert schedule_b["last_epoch"] + schedule_b["offset"] == schedule_a["last_epoch"]
+    assert schedule_b["_last_lr"] == pytest.approx(schedule_a["_last_lr"], rel=1e-12)
+    assert (tmp_path / "b.pt").stat().st_size > 0

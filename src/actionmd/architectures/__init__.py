@@ -49,3 +49,37 @@ def register() -> None:
     find_all_architectures.actionmd = True  # type: ignore[attr-defined]
     arch.find_all_architectures = find_all_architectures
     io.find_all_architectures = find_all_architectures
+
+
+def schedule_over(epochs: int, start_epoch: int = 0) -> None:
+    """Make the FlashMD trainers' learning-rate schedule span ``epochs`` epochs and begin at ``start_epoch``.
+
+    For a resumed training: metatrain's ``--restart`` rebuilds the schedule from ``num_epochs``
+    (the epochs left) and, for these trainers, from step 0: the saved optimiser and scheduler
+    states are not loaded back (measured: Adam's and the scheduler's step counts restart at 0).
+    Here the schedule is the whole run's, offset by the steps already made; if metatrain does
+    load a saved scheduler state, that state's step count is used instead.
+    """
+    from metatrain.experimental.flashmd import trainer as direct
+    from metatrain.experimental.flashmd_symplectic import trainer as symplectic
+    from torch.optim.lr_scheduler import LambdaLR
+
+    class ResumedSchedule(LambdaLR):
+        def __init__(self, optimizer, schedule: LambdaLR, offset: int) -> None:
+            self.offset = offset  # saved with the state (an int); the schedule stays in the closure
+            whole = schedule.lr_lambdas[0]
+            super().__init__(optimizer, lr_lambda=lambda step: whole(step + self.offset))
+
+        def load_state_dict(self, state_dict) -> None:
+            self.offset = 0  # the saved step count already counts the steps made
+            super().load_state_dict({**state_dict, "lr_lambdas": [None]})
+
+    for module in (direct, symplectic):
+        original = getattr(module.get_scheduler, "actionmd_original", module.get_scheduler)
+
+        def get_scheduler(optimizer, train_hypers, steps_per_epoch, original=original):
+            whole = original(optimizer, {**train_hypers, "num_epochs": epochs}, steps_per_epoch)
+            return ResumedSchedule(optimizer, whole, start_epoch * steps_per_epoch)
+
+        get_scheduler.actionmd_original = original  # type: ignore[attr-defined]
+        module.get_scheduler = get_scheduler

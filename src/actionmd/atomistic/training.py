@@ -12,7 +12,8 @@
 
 The run lives in a work folder (``options.yaml``, metatrain's ``outputs/``
 with per-epoch checkpoints, its logs). A rerun with the same options resumes
-from the newest readable model checkpoint (``--restart outputs/.../model_<epoch>.ckpt``;
+from the newest readable model checkpoint for the epochs left, on the whole run's
+learning-rate schedule (``--restart outputs/.../model_<epoch>.ckpt``;
 a run stopped before its first checkpoint starts over); a run with changed options
 moves the old outputs aside (never deletes them) and starts over. The exported
 model is written to its destination atomically.
@@ -198,8 +199,8 @@ def _prepare_workdir(workdir: Path, fingerprint: str, log) -> bool:
     return bool(_checkpoints(workdir)) and old == fingerprint
 
 
-def _mtt(args: list[str], cwd: Path, threads: int, log) -> int:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+def _mtt(args: list[str], cwd: Path, threads: int, log, extra_env: dict[str, str] | None = None) -> int:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **(extra_env or {})}
     # metatrain's own CLI with our architectures registered (actionmd.architectures)
     cmd = [sys.executable, "-m", "actionmd.architectures", *args]
     log("$ mtt " + " ".join(args) + f"   (in {cwd})")
@@ -238,15 +239,55 @@ def train(
     final = workdir / "model.ckpt"
     if final.exists():
         final.unlink()
-    args = ["train", "options.yaml", "-o", "model.pt"]
     restart = _resume_point(workdir, log) if resume else None
-    if restart is not None:
-        log(f"resuming from {restart} (epoch {_epoch(restart)})")
-        args += ["--restart", str(restart)]
-    else:
+    if restart is None:
         log("no model checkpoint of these options yet: training from the first epoch")
+        _train_epochs(options, workdir, threads, log)
+    else:
+        epochs = int(options["architecture"]["training"]["num_epochs"])
+        left = epochs - _epoch(restart) - 1
+        log(f"resuming from {restart} (epoch {_epoch(restart)} of 0..{epochs - 1}: {max(left, 0)} left)")
+        if left > 0:
+            _train_epochs(options, workdir, threads, log, restart, left)
+        else:
+            final = restart  # the last epoch's checkpoint: nothing left to train
+    if not final.is_file():
+        raise RuntimeError(f"mtt train finished without writing {final}")
+    with atomic_path(out) as tmp:
+        code = _mtt(["export", str(final), "-o", str(tmp)], workdir, threads, log)
+        if code != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+            raise RuntimeError(f"mtt export of {final} failed with exit code {code}")
+    log(f"exported {out}")
+
+
+def _train_epochs(
+    options: dict[str, Any], workdir: Path, threads: int, log, restart: Path | None = None, left: int = 0
+) -> None:
+    """``mtt train`` from scratch, or from ``restart`` for the ``left`` epochs that remain.
+
+    metatrain's ``--restart`` trains ``num_epochs`` more epochs on a schedule rebuilt from that
+    number and from step 0 (measured: a water S stopped after epoch 2 of 15 and rerun trained to
+    epoch 17, its learning rate warming up again); here it gets ``num_epochs = left`` and the
+    whole run's schedule from the epoch it resumes at (:func:`actionmd.architectures.schedule_over`),
+    so a resumed run ends where an uninterrupted one ends, at the same learning rate. Adam's
+    moments start afresh (metatrain does not load them back for these models).
+    """
+    final = workdir / "model.ckpt"
+    args = ["train", "options.yaml", "-o", "model.pt"]
+    env = {}
+    if restart is not None:
+        resumed = {**options, "architecture": {**options["architecture"]}}
+        resumed["architecture"]["training"] = {**options["architecture"]["training"], "num_epochs": left}
+        with atomic_path(workdir / "options.resume.yaml") as tmp:
+            tmp.write_text(
+                "# written by actionmd: options.yaml with the epochs left after a restart\n"
+                + yaml.safe_dump(resumed, sort_keys=False)
+            )
+        args = ["train", "options.resume.yaml", "-o", "model.pt", "--restart", str(restart)]
+        env["ACTIONMD_SCHEDULE_EPOCHS"] = str(options["architecture"]["training"]["num_epochs"])
+        env["ACTIONMD_SCHEDULE_FROM_EPOCH"] = str(_epoch(restart) + 1)
     start = time.time()
-    code = _mtt(args, workdir, threads, log)
+    code = _mtt(args, workdir, threads, log, env)
     if code != 0:
         if final.is_file() and KNOWN_FINAL_EVAL_BUG in _latest_error(workdir, start):
             log(
@@ -255,13 +296,6 @@ def train(
             )
         else:
             raise RuntimeError(f"mtt train failed with exit code {code}; see the log above and {workdir}/outputs")
-    if not final.is_file():
-        raise RuntimeError(f"mtt train finished without writing {final}")
-    with atomic_path(out) as tmp:
-        code = _mtt(["export", str(final), "-o", str(tmp)], workdir, threads, log)
-        if code != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
-            raise RuntimeError(f"mtt export of {final} failed with exit code {code}")
-    log(f"exported {out}")
 
 
 def train_system(
