@@ -522,7 +522,8 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_ends(finished, tmp_p
     from actionmd.atomistic.training import train
 
     options = yaml.safe_load((finished / "results/argon/training/direct/options.yaml").read_text())
-    options["architecture"]["training"]["num_epochs"] = 3
+    # both set here: an earlier test retrains this model in `finished` with other epochs and interval
+    options["architecture"]["training"].update(num_epochs=3, checkpoint_interval=1)
 
     def state(work):
         last = sorted((work / "outputs").glob("*/*/model_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]))[-1]

@@ -236,21 +236,11 @@ def train(
             f"# written by actionmd for the {kind} model; edit config.yaml, not this file\n"
             + yaml.safe_dump(options, sort_keys=False)
         )
-    final = workdir / "model.ckpt"
-    if final.exists():
-        final.unlink()
+    (workdir / "model.ckpt").unlink(missing_ok=True)
     restart = _resume_point(workdir, log) if resume else None
     if restart is None:
         log("no model checkpoint of these options yet: training from the first epoch")
-        _train_epochs(options, workdir, threads, log)
-    else:
-        epochs = int(options["architecture"]["training"]["num_epochs"])
-        left = epochs - _epoch(restart) - 1
-        log(f"resuming from {restart} (epoch {_epoch(restart)} of 0..{epochs - 1}: {max(left, 0)} left)")
-        if left > 0:
-            _train_epochs(options, workdir, threads, log, restart, left)
-        else:
-            final = restart  # the last epoch's checkpoint: nothing left to train
+    final = _train_epochs(options, workdir, threads, log, restart)
     if not final.is_file():
         raise RuntimeError(f"mtt train finished without writing {final}")
     with atomic_path(out) as tmp:
@@ -260,22 +250,26 @@ def train(
     log(f"exported {out}")
 
 
-def _train_epochs(
-    options: dict[str, Any], workdir: Path, threads: int, log, restart: Path | None = None, left: int = 0
-) -> None:
-    """``mtt train`` from scratch, or from ``restart`` for the ``left`` epochs that remain.
+def _train_epochs(options: dict[str, Any], workdir: Path, threads: int, log, restart: Path | None) -> Path:
+    """``mtt train`` from scratch, or from ``restart`` for the epochs that remain; the final checkpoint.
 
     metatrain's ``--restart`` trains ``num_epochs`` more epochs on a schedule rebuilt from that
     number and from step 0 (measured: a water S stopped after epoch 2 of 15 and rerun trained to
     epoch 17, its learning rate warming up again); here it gets ``num_epochs = left`` and the
     whole run's schedule from the epoch it resumes at (:func:`actionmd.architectures.schedule_over`),
     so a resumed run ends where an uninterrupted one ends, at the same learning rate. Adam's
-    moments start afresh (metatrain does not load them back for these models).
+    moments start afresh (metatrain does not load them back for these models). A restart from the
+    last epoch's checkpoint has nothing left to train: that checkpoint is the final one.
     """
     final = workdir / "model.ckpt"
     args = ["train", "options.yaml", "-o", "model.pt"]
     env = {}
     if restart is not None:
+        epochs = int(options["architecture"]["training"]["num_epochs"])
+        left = epochs - _epoch(restart) - 1
+        log(f"resuming from {restart} (epoch {_epoch(restart)} of 0..{epochs - 1}: {max(left, 0)} left)")
+        if left <= 0:
+            return restart
         resumed = {**options, "architecture": {**options["architecture"]}}
         resumed["architecture"]["training"] = {**options["architecture"]["training"], "num_epochs": left}
         with atomic_path(workdir / "options.resume.yaml") as tmp:
@@ -296,6 +290,7 @@ def _train_epochs(
             )
         else:
             raise RuntimeError(f"mtt train failed with exit code {code}; see the log above and {workdir}/outputs")
+    return final
 
 
 def train_system(
