@@ -140,6 +140,7 @@ def test_metatrain_options(datasets):
         "precision": 32,
         "model": {"cutoff": 4.0},
         "direct_model": {"predict_momenta_as_difference": True},
+        "symplectic_model": {"cutoff": 5.0},
     }
     args = (training, 16.0, {18: MASS}, out / "x_train.extxyz", out / "x_val.extxyz", "cpu")
     direct = make_options("direct", *args[:3], out / "direct_train.extxyz", out / "direct_val.extxyz", "cpu")
@@ -151,7 +152,7 @@ def test_metatrain_options(datasets):
     assert direct["architecture"]["model"] == {"cutoff": 4.0, "predict_momenta_as_difference": True}
     sym = make_options("symplectic", *args[:3], out / "symplectic_train.extxyz", out / "symplectic_val.extxyz", "cpu")
     assert sym["architecture"]["name"] == "experimental.flashmd_symplectic"
-    assert sym["architecture"]["model"] == {"cutoff": 4.0}  # the symplectic model rejects that key
+    assert sym["architecture"]["model"] == {"cutoff": 5.0}  # its own cutoff; it rejects the direct model's key
     weights = sym["architecture"]["training"]["fixed_scaling_weights"]
     assert weights["position"] == weights["momentum"] > 0  # one scale: both targets are gradients of S
     ms = target_mean_squares(out / "symplectic_train.extxyz", "symplectic")

@@ -262,7 +262,7 @@ def test_velocity_verlet_map() -> None:
 
 
 def test_species_temperatures() -> None:
-    """Known per-atom kinetic energies: T_s = 2 K_s / (3 N_s k_B), also for batches and integer labels."""
+    """Known kinetic energies: T_s = 2 K_s / (f_s k_B), f_s = 3 sum_{i in s} (1 - m_i / M); batches, integer labels."""
     species = np.array(["O", "H", "H", "O", "H", "H"])
     masses = np.array([15.999, 1.008, 1.008, 15.999, 1.008, 1.008])
     energies = np.array([0.03, 0.01, 0.02, 0.05, 0.03, 0.04])  # eV per atom
@@ -272,15 +272,35 @@ def test_species_temperatures() -> None:
     p = directions * np.sqrt(2.0 * masses * energies)[:, None]
     temps = species_temperatures(torch.as_tensor(p), masses, species)
     assert list(temps) == ["O", "H"]
-    assert temps["O"] == pytest.approx(2.0 * 0.08 / (3 * 2 * KB), rel=1e-12)
-    assert temps["H"] == pytest.approx(2.0 * 0.10 / (3 * 4 * KB), rel=1e-12)
-    # N_s-weighted mean is the 3N-dof temperature
-    weighted = (2 * temps["O"] + 4 * temps["H"]) / 6
-    assert weighted == pytest.approx(2.0 * energies.sum() / (3 * 6 * KB), rel=1e-12)
+    total = masses.sum()
+    f_o, f_h = 3 * 2 * (1 - 15.999 / total), 3 * 4 * (1 - 1.008 / total)
+    assert temps["O"] == pytest.approx(2.0 * 0.08 / (f_o * KB), rel=1e-12)
+    assert temps["H"] == pytest.approx(2.0 * 0.10 / (f_h * KB), rel=1e-12)
+    # the f_s add up to 3N - 3: their weighted mean is the total temperature
+    assert f_o + f_h == pytest.approx(3 * 6 - 3, rel=1e-12)
+    weighted = (f_o * temps["O"] + f_h * temps["H"]) / (f_o + f_h)
+    assert weighted == pytest.approx(2.0 * energies.sum() / ((3 * 6 - 3) * KB), rel=1e-12)
 
     batched = species_temperatures(np.stack([p, 2.0 * p]), masses, [8, 1, 1, 8, 1, 1])
     np.testing.assert_allclose(batched[8], temps["O"] * np.array([1.0, 4.0]), rtol=1e-12)
     np.testing.assert_allclose(batched[1], temps["H"] * np.array([1.0, 4.0]), rtol=1e-12)
+
+
+def test_species_temperatures_are_equal_at_equilibrium_with_zero_total_momentum() -> None:
+    """Canonical momenta at 300 K with the total momentum removed: every species reads 300 K.
+
+    Three water molecules, where the O atoms carry 30 % of the mass: counting 3 degrees of
+    freedom per atom, T_O would read 300 (1 - 16/54) = 211 K; the test tells the two apart
+    by over 100 standard errors.
+    """
+    masses = np.tile([15.999, 1.008, 1.008], 3)
+    species = np.tile(["O", "H", "H"], 3)
+    rng = np.random.default_rng(61)
+    p = rng.normal(size=(40_000, 9, 3)) * np.sqrt(masses * KB * T)[:, None]
+    p -= masses[:, None] * p.sum(axis=1, keepdims=True) / masses.sum()  # sum_i p_i = 0 in every sample
+    temps = species_temperatures(p, masses, species)
+    for label in ("O", "H"):
+        assert np.mean(temps[label]) == pytest.approx(T, rel=0.01), label
 
 
 def test_invalid_arguments() -> None:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from ase import units
+from ase.data import atomic_masses
 
 from actionmd import naming
 from actionmd.analysis import water as water_analysis
@@ -77,9 +78,15 @@ def test_reference_rollout_conserves_h_minus_thermostat_work(tmp_path):
     assert np.ptp(conserved) < 2e-4  # eV/atom: velocity Verlet at 0.25 fs
     assert roll["time"][-1] == 20.0 and int(roll["steps_done"]) == 10
     assert set(np.unique(roll["numbers"])) == {1, 8}
-    # per-species temperatures average to the 3N kinetic temperature
-    t_all = 2 * roll["kinetic_energy"] / (3 * n * units.kB)
-    np.testing.assert_allclose((roll["temperature_O"] + 2 * roll["temperature_H"]) / 3, t_all, rtol=1e-10)
+    # per-species temperatures, weighted by the degrees of freedom each keeps at zero total
+    # momentum (3 N_s (1 - m_s / M)), average to the 3N - 3 kinetic temperature
+    m_o, m_h = atomic_masses[8], atomic_masses[1]
+    total = n / 3 * (m_o + 2 * m_h)
+    f_o, f_h = n / 3 * 3 * (1 - m_o / total), 2 * n / 3 * 3 * (1 - m_h / total)
+    t_all = 2 * roll["kinetic_energy"] / ((3 * n - 3) * units.kB)
+    np.testing.assert_allclose(roll["temperature"], t_all, rtol=1e-10)
+    mean = (f_o * roll["temperature_O"] + f_h * roll["temperature_H"]) / (f_o + f_h)
+    np.testing.assert_allclose(mean, t_all, rtol=1e-10)
 
 
 def test_without_thermostat_the_work_is_zero(tmp_path):

@@ -195,6 +195,21 @@ def test_second_invocation_has_nothing_to_do(finished):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_one_models_own_hypers_retrain_that_model_only(finished):
+    """`symplectic_model` changes S's md_train params and leaves the direct model (and its rollout) alone."""
+    override = "presets={test: {argon: {training: {symplectic_model: {cutoff: 4.5}}}}}"
+    targets = (
+        "results/argon/models/direct.pt",
+        "results/argon/models/symplectic.pt",
+        "results/argon/rollouts/direct.npz",
+    )
+    proc = snakemake(finished, "-n", *targets, config=("preset=test", override))
+    out = proc.stdout + proc.stderr
+    assert "output: results/argon/models/symplectic.pt" in out
+    assert "output: results/argon/models/direct.pt" not in out
+    assert "output: results/argon/rollouts/direct.npz" not in out
+
+
 def test_report_embeds_every_figure(finished):
     snakemake(finished, "--report", "report.html")
     html = (finished / "report.html").read_text(errors="ignore")

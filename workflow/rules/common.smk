@@ -79,14 +79,15 @@ wildcard_constraints:
 
 
 def training_settings(wildcards):
-    """JSON config of md_train: the direct model's own hypers do not retrain the symplectic one."""
+    """JSON config of md_train: one model's own hypers (`direct_model`, `symplectic_model`) do not retrain the other."""
     cfg = json.loads(
         settings(
             wildcards.system, "physics", "reference", "pairing", "training", "device"
         )
     )
-    if wildcards.kind != "direct":
-        cfg["training"].pop("direct_model", None)
+    for kind in MODEL_KINDS:
+        if kind != wildcards.kind:
+            cfg["training"].pop(f"{kind}_model", None)
     return json.dumps(cfg, sort_keys=True)
 
 

@@ -113,7 +113,8 @@ def make_options(
     ``training``: epochs, batch_size, learning_rate, checkpoint_interval, seed,
     precision (32 or 64), model (architecture hypers passed through, shared by
     both kinds), ``direct_model`` (extra hypers of the direct model only, e.g.
-    ``predict_momenta_as_difference``), and for the symplectic model
+    ``predict_momenta_as_difference``), ``symplectic_model`` (extra hypers of S only, e.g. a
+    wider ``cutoff``), and for the symplectic model
     ``balance_losses`` and ``even_action`` (true: our architecture whose S is even in every
     atom's momentum by construction, :mod:`actionmd.architectures.flashmd_even`; one model
     evaluation per fixed-point iteration). ``timestep`` in fs (the long step);
@@ -139,8 +140,7 @@ def make_options(
                 name: {"type": "mse", "weight": float(ms["momentum"] / ms[name])} for name in ("position", "momentum")
             }
     model = dict(training.get("model", {}))
-    if kind == "direct":
-        model.update(training.get("direct_model", {}))
+    model.update(training.get(f"{kind}_model", {}))
     return {
         "device": device,
         "base_precision": int(training.get("precision", 32)),
