@@ -42,6 +42,24 @@ def test_fcc_first_shell_and_cross_rdf():
         radial_distribution(pos, cell, corners, r_max=12.0)
 
 
+def test_first_peak_is_located_between_bin_centres():
+    """A smooth peak (a liquid's first shell) on bins as wide as the water demo's: the highest bin's
+    centre is off by 0.022 A, the parabola through it and its neighbours finds the peak within 0.003 A."""
+    from actionmd.analysis.observables import RDF
+
+    width = 0.0507  # A, the water demo's bins (92 up to half its 9.3 A box)
+    r = 2.0 + width * (np.arange(30) + 0.5)
+    true_r, true_height = 2.808, 3.1  # 0.003 A short of a bin edge
+    g = 1.0 + (true_height - 1.0) * np.exp(-0.5 * ((r - true_r) / 0.15) ** 2)
+    rdf = RDF(r, g, np.zeros_like(r))
+    centre = r[np.argmax(g)]
+    assert abs(centre - true_r) > 0.02  # the bin alone misses by almost half a bin
+    r_peak, height = rdf.first_peak(r_min=2.0)
+    assert r_peak == pytest.approx(true_r, abs=0.003)
+    assert height == pytest.approx(true_height, rel=0.005)
+    assert height >= g.max()
+
+
 def test_msd_of_a_random_walk_gives_its_diffusion_coefficient():
     rng = np.random.default_rng(1)
     dt_fs, sigma = 10.0, 0.05  # per-step displacement std per axis (A)
