@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from actionmd.analysis.observables import mean_square_displacement, radial_distribution
+from actionmd.analysis.observables import RDF, mean_square_displacement, radial_distribution
 
 
 def test_ideal_gas_rdf_is_one():
@@ -45,8 +45,6 @@ def test_fcc_first_shell_and_cross_rdf():
 def test_first_peak_is_located_between_bin_centres():
     """A smooth peak (a liquid's first shell) on bins as wide as the water demo's: the highest bin's
     centre is off by 0.022 A, the parabola through it and its neighbours finds the peak within 0.003 A."""
-    from actionmd.analysis.observables import RDF
-
     width = 0.0507  # A, the water demo's bins (92 up to half its 9.3 A box)
     r = 2.0 + width * (np.arange(30) + 0.5)
     true_r, true_height = 2.808, 3.1  # 0.003 A short of a bin edge

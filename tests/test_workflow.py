@@ -514,15 +514,14 @@ def test_training_from_scratch_is_bitwise_repeatable(finished, tmp_path):
     argv[argv.index("--out") + 1] = str(out)
     argv[argv.index("--datasets") + 1] = str(finished / "results/water/datasets")
     subprocess.run(argv, check=True, capture_output=True, timeout=600)
-    models = [_weights(out), _weights(finished / "results/water/models/symplectic.pt")]
-    for other in models[1:]:
-        assert models[0].keys() == other.keys()
-        for key, value in models[0].items():
-            theirs = other[key]
-            if key.endswith("type_to_index"):  # metatrain leaves the entries of absent elements uninitialised
-                value, theirs = value[[1, 8]], theirs[[1, 8]]
-            # bit for bit (rtol = atol = 0); the model's mass table has NaN for absent elements
-            torch.testing.assert_close(value, theirs, rtol=0, atol=0, equal_nan=True, msg=key)
+    ours, workflows = _weights(out), _weights(finished / "results/water/models/symplectic.pt")
+    assert ours.keys() == workflows.keys()
+    for key, value in ours.items():
+        theirs = workflows[key]
+        if key.endswith("type_to_index"):  # metatrain leaves the entries of absent elements uninitialised
+            value, theirs = value[[1, 8]], theirs[[1, 8]]
+        # bit for bit (rtol = atol = 0); the model's mass table has NaN for absent elements
+        torch.testing.assert_close(value, theirs, rtol=0, atol=0, equal_nan=True, msg=key)
 
 
 def test_a_resumed_training_ends_where_an_uninterrupted_one_ends(finished, tmp_path):

@@ -72,11 +72,11 @@ class RDF:
         stop = start + (after[0] if len(after) else len(g) - start)
         i = start + int(np.argmax(g[start:stop]))
         if 0 < i < len(g) - 1:
-            below, top, above_ = float(g[i - 1]), float(g[i]), float(g[i + 1])
-            curvature = below - 2.0 * top + above_
+            left, top, right = float(g[i - 1]), float(g[i]), float(g[i + 1])
+            curvature = left - 2.0 * top + right
             if curvature < 0.0:
-                shift = 0.5 * (below - above_) / curvature  # in bins, |shift| <= 1/2 as g[i] is the highest
-                return float(r[i] + shift * (r[i + 1] - r[i])), top - 0.25 * (below - above_) * shift
+                shift = 0.5 * (left - right) / curvature  # in bins, |shift| <= 1/2 as g[i] is the highest
+                return float(r[i] + shift * (r[i + 1] - r[i])), top - 0.25 * (left - right) * shift
         return float(r[i]), float(g[i])
 
 
