@@ -141,6 +141,7 @@ def test_metatrain_options(datasets):
         "model": {"cutoff": 4.0},
         "direct_model": {"predict_momenta_as_difference": True},
         "symplectic_model": {"cutoff": 5.0},
+        "direct_training": {"epochs": 9, "learning_rate": 2e-3},
     }
     args = (training, 16.0, {18: MASS}, out / "x_train.extxyz", out / "x_val.extxyz", "cpu")
     direct = make_options("direct", *args[:3], out / "direct_train.extxyz", out / "direct_val.extxyz", "cpu")
@@ -149,10 +150,15 @@ def test_metatrain_options(datasets):
     assert direct["architecture"]["training"]["masses"] == {18: MASS}
     assert direct["training_set"]["targets"]["position"]["key"] == "future_positions"
     assert "fixed_scaling_weights" not in direct["architecture"]["training"]
+    assert direct["architecture"]["training"]["num_epochs"] == 9  # its own epochs and learning rate
+    assert direct["architecture"]["training"]["learning_rate"] == 2e-3
+    assert direct["architecture"]["training"]["batch_size"] == 2
     assert direct["architecture"]["model"] == {"cutoff": 4.0, "predict_momenta_as_difference": True}
     sym = make_options("symplectic", *args[:3], out / "symplectic_train.extxyz", out / "symplectic_val.extxyz", "cpu")
     assert sym["architecture"]["name"] == "experimental.flashmd_symplectic"
     assert sym["architecture"]["model"] == {"cutoff": 5.0}  # its own cutoff; it rejects the direct model's key
+    assert sym["architecture"]["training"]["num_epochs"] == 3  # the shared epochs: direct_training is not its
+    assert sym["architecture"]["training"]["learning_rate"] == 1e-3
     weights = sym["architecture"]["training"]["fixed_scaling_weights"]
     assert weights["position"] == weights["momentum"] > 0  # one scale: both targets are gradients of S
     ms = target_mean_squares(out / "symplectic_train.extxyz", "symplectic")

@@ -26,7 +26,18 @@ pytestmark = pytest.mark.workflow
 def snakemake(cwd, *args, config=("preset=test",), check=True):
     """Run snakemake in ``cwd``; targets and options in ``args`` come before ``--config``."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--config", *config]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    # its own process group: past the timeout, snakemake *and* its jobs are killed (subprocess.run
+    # kills snakemake alone, and its jobs went on writing into the module's shared workdir)
+    with subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as child:
+        try:
+            stdout, stderr = child.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise
+    proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
@@ -196,7 +207,7 @@ def test_second_invocation_has_nothing_to_do(finished):
 
 
 def test_one_models_own_hypers_retrain_that_model_only(finished):
-    """`symplectic_model` changes S's md_train params and leaves the direct model (and its rollout) alone."""
+    """`symplectic_model` retrains S, not the direct model (nor its rollout); `direct_training` the reverse."""
     override = "presets={test: {argon: {training: {symplectic_model: {cutoff: 4.5}}}}}"
     targets = (
         "results/argon/models/direct.pt",
@@ -208,6 +219,13 @@ def test_one_models_own_hypers_retrain_that_model_only(finished):
     assert "output: results/argon/models/symplectic.pt" in out
     assert "output: results/argon/models/direct.pt" not in out
     assert "output: results/argon/rollouts/direct.npz" not in out
+    # the direct model's own epochs: that model and its rollout, not S
+    override = "presets={test: {argon: {training: {direct_training: {epochs: 3}}}}}"
+    proc = snakemake(finished, "-n", *targets, config=("preset=test", override))
+    out = proc.stdout + proc.stderr
+    assert "output: results/argon/models/direct.pt" in out
+    assert "output: results/argon/rollouts/direct.npz" in out
+    assert "output: results/argon/models/symplectic.pt" not in out
 
 
 def test_report_embeds_every_figure(finished):

@@ -79,7 +79,7 @@ wildcard_constraints:
 
 
 def training_settings(wildcards):
-    """JSON config of md_train: one model's own hypers (`direct_model`, `symplectic_model`) do not retrain the other."""
+    """JSON config of md_train: one model's own settings (`<kind>_model`, `<kind>_training`) do not retrain the other."""
     cfg = json.loads(
         settings(
             wildcards.system, "physics", "reference", "pairing", "training", "device"
@@ -88,6 +88,7 @@ def training_settings(wildcards):
     for kind in MODEL_KINDS:
         if kind != wildcards.kind:
             cfg["training"].pop(f"{kind}_model", None)
+            cfg["training"].pop(f"{kind}_training", None)
     return json.dumps(cfg, sort_keys=True)
 
 

@@ -114,7 +114,8 @@ def make_options(
     precision (32 or 64), model (architecture hypers passed through, shared by
     both kinds), ``direct_model`` (extra hypers of the direct model only, e.g.
     ``predict_momenta_as_difference``), ``symplectic_model`` (extra hypers of S only, e.g. a
-    wider ``cutoff``), and for the symplectic model
+    wider ``cutoff``), ``direct_training`` / ``symplectic_training`` (one model's own epochs,
+    batch_size or learning_rate, over the shared ones), and for the symplectic model
     ``balance_losses`` and ``even_action`` (true: our architecture whose S is even in every
     atom's momentum by construction, :mod:`actionmd.architectures.flashmd_even`; one model
     evaluation per fixed-point iteration). ``timestep`` in fs (the long step);
@@ -122,6 +123,7 @@ def make_options(
     """
     if kind not in ARCHITECTURES:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {list(ARCHITECTURES)}")
+    training = {**training, **training.get(f"{kind}_training", {})}
     trainer: dict[str, Any] = {
         "timestep": float(timestep),
         "masses": {int(z): float(m) for z, m in masses.items()},
