@@ -29,7 +29,6 @@ puts back whatever it replaced under /etc (a munge key it created is removed aga
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -306,11 +305,3 @@ PartitionName={GPU_PARTITION} Nodes={node} MaxTime=INFINITE State=UP
 
 def cancel(job_id):
     subprocess.run([program("scancel"), str(job_id)], check=True, capture_output=True, timeout=30)
-
-
-def terminate_group(proc, sig=signal.SIGTERM):
-    """Stop a process started with start_new_session=True and its children (by its group id)."""
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass

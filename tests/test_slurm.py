@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import slurm_cluster
-from conftest import copy_repo
+from conftest import copy_repo, terminate_group
 from slurm_cluster import CPU_PARTITION, GPU_PARTITION
 
 pytestmark = pytest.mark.slurm
@@ -123,7 +123,7 @@ def runs(cluster, tmp_path_factory):
         first_rc = proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
-            slurm_cluster.terminate_group(proc)
+            terminate_group(proc)
             proc.wait(timeout=60)
         log.close()
     first_wall = time.monotonic() - started

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import copy_repo
+from conftest import copy_repo, terminate_group
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -34,7 +34,7 @@ def snakemake(cwd, *args, config=("preset=test",), check=True):
         try:
             stdout, stderr = child.communicate(timeout=900)
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+            terminate_group(child, signal.SIGKILL)
             child.communicate()
             raise
     proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
